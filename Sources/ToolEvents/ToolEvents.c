@@ -1,0 +1,3 @@
+// The ToolEvents target exists for its headers; SwiftPM needs one C file to build it.
+#include "execsnoop.h"
+#include "opensnoop.h"
