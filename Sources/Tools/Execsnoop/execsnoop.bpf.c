@@ -30,6 +30,9 @@ struct {
     __type(value, struct exec_record);
 } blank SEC(".maps");
 
+// Records the full ring buffer refused; user space reports them at exit.
+uint64_t lost_events = 0;
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 1 << 20);
@@ -111,7 +114,8 @@ int execsnoop_exit(struct trace_event_raw_sys_exit *ctx) {
     uint64_t size = sizeof(record->event) + record->event.args_size;
     if (size > sizeof(*record))
         size = sizeof(*record);
-    bpf_ringbuf_output(&events, record, size, 0);
+    if (bpf_ringbuf_output(&events, record, size, 0))
+        __sync_fetch_and_add(&lost_events, 1);
 done:
     bpf_map_delete_elem(&execs, &tid);
     return 0;

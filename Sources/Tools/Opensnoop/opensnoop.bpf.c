@@ -22,6 +22,9 @@ struct {
     __type(value, struct open_args);
 } opens SEC(".maps");
 
+// Records the full ring buffer refused; user space reports them at exit.
+uint64_t lost_events = 0;
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 1 << 20);
@@ -56,8 +59,10 @@ static __always_inline int report(long ret) {
     if (failed_only && ret >= 0)
         goto done;
     struct opensnoop_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-    if (!event)
+    if (!event) {
+        __sync_fetch_and_add(&lost_events, 1);
         goto done;
+    }
     event->timestamp_ns = bpf_ktime_get_ns();
     event->pid = id >> 32;
     event->tid = tid;
