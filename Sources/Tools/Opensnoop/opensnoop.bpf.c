@@ -27,7 +27,7 @@ uint64_t lost_events = 0;
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 20);
+    __uint(max_entries, 256 * 1024);  // mapped twice by the reader: 512 KiB of its RSS
 } events SEC(".maps");
 
 static __always_inline bool wanted(uint32_t pid, uint32_t tid) {

@@ -1,0 +1,110 @@
+import BPFKit
+import Foundation
+import Testing
+
+/// Runs the real `bpfkit` binary against the real kernel, as a user would.
+final class ToolRun: @unchecked Sendable {
+    let process = Process()
+    private let output = Pipe()
+    private let errors = Pipe()
+    private let lock = NSLock()
+    private var stdoutText = ""
+    private var stderrText = ""
+
+    /// The `bpfkit` built beside this test bundle (override with BPFKIT_BINARY).
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["BPFKIT_BINARY"] { return URL(fileURLWithPath: path) }
+        let beside = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("bpfkit")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return testBinary.deletingLastPathComponent().appendingPathComponent("bpfkit")
+    }
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = errors
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            self?.lock.withLock { self?.stdoutText += text }
+        }
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            self?.lock.withLock { self?.stderrText += text }
+        }
+        try process.run()
+    }
+
+    var stdout: String { lock.withLock { stdoutText } }
+    var stderr: String { lock.withLock { stderrText } }
+    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+
+    /// Waits until `condition` holds for the output, calling `poke` between checks (to
+    /// trigger events until the tool has attached). Returns whether it held in time.
+    @discardableResult
+    func wait(timeout: Double = 10, poke: () throws -> Void = {}, until condition: (ToolRun) -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition(self) { return true }
+            if !process.isRunning { return condition(self) }
+            try poke()
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return condition(self)
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGINT, timeout: Double = 10) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        return waitForExit(timeout: timeout)
+    }
+
+    @discardableResult
+    func waitForExit(timeout: Double = 10) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        Thread.sleep(forTimeInterval: 0.05)  // let the readers drain the pipes
+        return process.terminationStatus
+    }
+
+    /// Parsed `--json` lines.
+    var jsonEvents: [[String: Any]] {
+        lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// Runs a program to completion; returns its pid.
+@discardableResult
+func runProgram(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.processIdentifier
+}
+
+/// A marker unique to this test run, to pick our events out of system-wide traffic.
+func uniqueMarker(_ label: String) -> String {
+    "bpfkit-test-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// Program ids currently loaded whose names start with `prefix` (asked of the kernel).
+func loadedProgramIDs(namedWithPrefix prefix: String) -> Set<UInt32> {
+    let ids = (try? ProgramInfo.allIDs()) ?? []
+    return Set(ids.filter { ProgramInfo.info(id: $0)?.name.hasPrefix(prefix) == true })
+}
