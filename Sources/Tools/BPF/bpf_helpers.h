@@ -67,6 +67,9 @@ static void *(*bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void 
 static void (*bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
 static void (*bpf_ringbuf_discard)(void *data, u64 flags) = (void *)133;
 static void *(*bpf_get_current_task_btf)(void) = (void *)158;
+// Calls `callback(index, context)` up to `count` times (Linux 5.17); the verifier checks the
+// callback once instead of every iteration. The callback returns 1 to stop early.
+static long (*bpf_loop)(u32 count, void *callback, void *context, u64 flags) = (void *)181;
 
 // CO-RE: a read whose field offset the loader (or the kernel) relocates against the
 // running kernel's BTF. The struct must be declared with preserve_access_index.
