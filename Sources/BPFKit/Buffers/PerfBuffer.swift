@@ -118,19 +118,8 @@ public final class PerfBuffer: @unchecked Sendable {
 
     /// The samples as an `AsyncSequence` of (cpu, bytes).
     public var records: AsyncThrowingStream<(cpu: Int, bytes: [UInt8]), any Error> {
-        AsyncThrowingStream { continuation in
-            let box = PollThread { [self] stop in
-                do {
-                    while !stop.isSet && !closed {
-                        try poll(timeout: 100) { continuation.yield(($0, Array($1))) }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in box.stop.set() }
-            box.start()
+        pollingStream(isClosed: { [self] in closed }) { [self] yield in
+            try poll(timeout: 100) { yield(($0, Array($1))) }
         }
     }
 

@@ -96,19 +96,8 @@ public final class RingBuffer: @unchecked Sendable {
     /// The records as an `AsyncSequence` of byte arrays. A background thread waits for
     /// the kernel; the sequence ends when the task is cancelled or the reader is closed.
     public var records: AsyncThrowingStream<[UInt8], any Error> {
-        AsyncThrowingStream { continuation in
-            let box = PollThread { [self] stop in
-                do {
-                    while !stop.isSet && !closed {
-                        try poll(timeout: 100) { continuation.yield(Array($0)) }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in box.stop.set() }
-            box.start()
+        pollingStream(isClosed: { [self] in closed }) { [self] yield in
+            try poll(timeout: 100) { yield(Array($0)) }
         }
     }
 

@@ -11,6 +11,12 @@ public struct LoadError: Error, CustomStringConvertible {
     }
 
     public var description: String { "\(context): \(underlying)" }
+
+    /// The system call error at the bottom of the chain, if any.
+    public var systemCallError: SystemCallError? {
+        if let error = underlying as? SystemCallError { return error }
+        return (underlying as? LoadError)?.systemCallError
+    }
 }
 
 /// The verifier rejected a program. ``description`` is one line ending with the log's most

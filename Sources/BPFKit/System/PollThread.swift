@@ -36,3 +36,26 @@ final class PollThread: @unchecked Sendable {
         }
     }
 }
+
+/// An `AsyncThrowingStream` fed by a blocking `poll` loop on a ``PollThread``: `poll` waits a
+/// bounded time and yields what it read; the loop ends when the consumer stops iterating
+/// (or its task is cancelled) or when `isClosed` turns true.
+func pollingStream<Element: Sendable>(
+    isClosed: @escaping () -> Bool,
+    poll: @escaping (_ yield: (Element) -> Void) throws -> Void
+) -> AsyncThrowingStream<Element, any Error> {
+    AsyncThrowingStream { continuation in
+        let thread = PollThread { stop in
+            do {
+                while !stop.isSet && !isClosed() {
+                    try poll { continuation.yield($0) }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in thread.stop.set() }
+        thread.start()
+    }
+}

@@ -17,10 +17,12 @@ func reportingFailures(tool: String, _ body: () throws -> Void) throws {
             for line in tail { Output.standardError.line("  " + line) }
         }
         throw ExitCode(1)
-    } catch let error as SystemCallError where error.errno == 1 || error.errno == 13 {
-        Output.standardError.line("bpfkit \(tool): \(error) (BPF tracing needs root, or CAP_BPF and CAP_PERFMON)")
-        throw ExitCode(1)
     } catch {
+        let errno = (error as? SystemCallError)?.errno ?? (error as? LoadError)?.systemCallError?.errno
+        if errno == 1 || errno == 13 {
+            Output.standardError.line("bpfkit \(tool): \(error) (BPF tracing needs root, or CAP_BPF and CAP_PERFMON)")
+            throw ExitCode(1)
+        }
         Output.standardError.line("bpfkit \(tool): \(error)")
         throw ExitCode(1)
     }

@@ -15,9 +15,6 @@ public struct Execsnoop: ParsableCommand {
     @Flag(name: [.customShort("T"), .long], help: "Include a time column (HH:MM:SS).")
     var time = false
 
-    @Flag(name: [.customShort("U"), .customLong("print-uid")], help: "Print a UID column.")
-    var printUID = false
-
     @Flag(name: [.customShort("x"), .customLong("fails")], help: "Include failed exec()s.")
     var fails = false
 
@@ -39,8 +36,7 @@ public struct Execsnoop: ParsableCommand {
     @Option(name: .customLong("max-args"), help: "Maximum number of arguments parsed and displayed.")
     var maxArgs: UInt32 = UInt32(EXECSNOOP_DEFAULT_MAX_ARGS)
 
-    @Flag(help: "Print one JSON object per event instead of columns.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     public init() {}
 
@@ -72,15 +68,15 @@ public struct Execsnoop: ParsableCommand {
         let nameFilter = try name.map { try Regex($0) }
         let lineFilter = try line.map { try Regex($0) }
         let start = Clock.monotonicNanoseconds()
-        let output = Output.standardOutput
+        let out = Output.standardOutput
 
-        if !json {
+        if !output.json {
             var header = ""
             if time { header += Columns.left("TIME", 9) }
             if timestamp { header += Columns.left("TIME(s)", 9) }
-            if printUID { header += Columns.left("UID", 7) }
+            if output.printUID { header += Columns.left("UID", 7) }
             header += "\(Columns.left("PCOMM", 16)) \(Columns.left("PID", 7)) \(Columns.left("PPID", 7)) RET ARGS"
-            output.line(header)
+            out.line(header)
         }
 
         // Consume and print.
@@ -94,7 +90,7 @@ public struct Execsnoop: ParsableCommand {
             if let lineFilter, (try? lineFilter.firstMatch(in: event.arguments.joined(separator: " "))) == nil { return }
             let seconds = Double(Int64(bitPattern: event.timestamp &- start)) / 1e9
 
-            if json {
+            if output.json {
                 var fields: [(String, JSON)] = []
                 if time { fields.append(("time", .string(Clock.wallTime()))) }
                 fields.append(("timestamp", .double(seconds)))
@@ -104,16 +100,16 @@ public struct Execsnoop: ParsableCommand {
                     ("ret", .int(Int64(event.retval))), ("args", .array(event.arguments.map(JSON.string))),
                     ("truncated", .bool(event.truncated)),
                 ]
-                output.line(JSON.object(fields).serialized())
+                out.line(JSON.object(fields).serialized())
                 return
             }
             var text = ""
             if time { text += Columns.left(Clock.wallTime(), 9) }
             if timestamp { text += Columns.left(Columns.fixed(seconds, decimals: 3), 9) }
-            if printUID { text += Columns.left(event.uid, 7) }
+            if output.printUID { text += Columns.left(event.uid, 7) }
             text += "\(Columns.left(event.comm, 16)) \(Columns.left(event.pid, 7)) \(Columns.left(event.ppid, 7)) "
             text += "\(Columns.right(event.retval, 3)) \(argumentText)"
-            output.line(text)
+            out.line(text)
         }
         try loop.run()
         reportLostEvents(object)

@@ -3,6 +3,7 @@
 // return, with the result and the new image's comm.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_events.h"
 #include "execsnoop.h"
 
 // Options, fixed before load so the verifier prunes what they switch off.
@@ -32,14 +33,6 @@ struct {
     __type(key, uint32_t);
     __type(value, struct exec_record);
 } blank SEC(".maps");
-
-// Records the full ring buffer refused; user space reports them at exit.
-uint64_t lost_events = 0;
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 256 * 1024);  // mapped twice by the reader: 512 KiB of its RSS
-} events SEC(".maps");
 
 struct argument_reader {
     struct exec_record *record;
@@ -135,8 +128,7 @@ int execsnoop_exit(struct trace_event_raw_sys_exit *ctx) {
     uint64_t size = sizeof(record->event) + record->event.args_size;
     if (size > sizeof(*record))
         size = sizeof(*record);
-    if (bpf_ringbuf_output(&events, record, size, 0))
-        __sync_fetch_and_add(&lost_events, 1);
+    output_event(record, size);
 done:
     bpf_map_delete_elem(&execs, &tid);
     return 0;

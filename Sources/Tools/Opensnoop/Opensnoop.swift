@@ -12,9 +12,6 @@ public struct Opensnoop: ParsableCommand {
     @Flag(name: [.customShort("T"), .long], help: "Include a timestamp column (seconds since start).")
     var timestamp = false
 
-    @Flag(name: [.customShort("U"), .customLong("print-uid")], help: "Print a UID column.")
-    var printUID = false
-
     @Flag(name: [.customShort("x"), .customLong("failed")], help: "Only show failed opens.")
     var failed = false
 
@@ -36,8 +33,7 @@ public struct Opensnoop: ParsableCommand {
     @Option(name: .shortAndLong, help: "Total duration of the trace, in seconds.")
     var duration: Double?
 
-    @Flag(help: "Print one JSON object per event instead of columns.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     public init() {}
 
@@ -68,16 +64,16 @@ public struct Opensnoop: ParsableCommand {
         let ring = try RingBuffer(map: object.map("events"))
         let loop = try EventLoop(duration: duration)
         let start = Clock.monotonicNanoseconds()
-        let output = Output.standardOutput
+        let out = Output.standardOutput
 
-        if !json {
+        if !output.json {
             var header = ""
             if timestamp { header += Columns.left("TIME(s)", 15) }
-            if printUID { header += Columns.left("UID", 7) }
+            if output.printUID { header += Columns.left("UID", 7) }
             header += "\(Columns.left(tid != nil ? "TID" : "PID", 6)) \(Columns.left("COMM", 16)) \(Columns.right("FD", 4)) ERR "
             if extendedFields { header += "FLAGS    " }
             header += "PATH"
-            output.line(header)
+            out.line(header)
         }
 
         // Consume and print.
@@ -91,8 +87,8 @@ public struct Opensnoop: ParsableCommand {
             let error = event.ret >= 0 ? 0 : -event.ret
             let seconds = Double(Int64(bitPattern: event.timestamp_ns &- start)) / 1e9
 
-            if json {
-                output.line(JSON.object([
+            if output.json {
+                out.line(JSON.object([
                     ("timestamp", .double(seconds)), ("pid", .unsigned(UInt64(event.pid))),
                     ("tid", .unsigned(UInt64(event.tid))), ("uid", .unsigned(UInt64(event.uid))),
                     ("comm", .string(comm)), ("fd", .int(Int64(fd))), ("err", .int(Int64(error))),
@@ -102,12 +98,12 @@ public struct Opensnoop: ParsableCommand {
             }
             var text = ""
             if timestamp { text += Columns.left(Columns.fixed(seconds, decimals: 9), 15) }
-            if printUID { text += Columns.left(event.uid, 7) }
+            if output.printUID { text += Columns.left(event.uid, 7) }
             text += "\(Columns.left(tid != nil ? event.tid : event.pid, 6)) \(Columns.left(comm, 16)) "
             text += "\(Columns.right(fd, 4)) \(Columns.right(error, 3)) "
             if extendedFields { text += Columns.octal(UInt32(bitPattern: event.flags), width: 8) + " " }
             text += path
-            output.line(text)
+            out.line(text)
         }
         try loop.run()
         reportLostEvents(object)

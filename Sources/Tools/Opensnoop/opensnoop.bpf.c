@@ -2,6 +2,7 @@
 // path pointer and flags are kept at entry; the event is sent at return with the result.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_events.h"
 #include "opensnoop.h"
 
 // Filters, fixed before load so the verifier prunes what they switch off. 0 = any.
@@ -21,14 +22,6 @@ struct {
     __type(key, uint32_t);
     __type(value, struct open_args);
 } opens SEC(".maps");
-
-// Records the full ring buffer refused; user space reports them at exit.
-uint64_t lost_events = 0;
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 256 * 1024);  // mapped twice by the reader: 512 KiB of its RSS
-} events SEC(".maps");
 
 static __always_inline bool wanted(uint32_t pid, uint32_t tid) {
     if (target_pid && pid != target_pid)
@@ -58,11 +51,9 @@ static __always_inline int report(long ret) {
         return 0;
     if (failed_only && ret >= 0)
         goto done;
-    struct opensnoop_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-    if (!event) {
-        __sync_fetch_and_add(&lost_events, 1);
+    struct opensnoop_event *event = reserve_event(sizeof(*event));
+    if (!event)
         goto done;
-    }
     event->timestamp_ns = bpf_ktime_get_ns();
     event->pid = id >> 32;
     event->tid = tid;
