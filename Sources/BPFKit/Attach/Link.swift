@@ -6,7 +6,7 @@ public final class Link: @unchecked Sendable {
     public let description: String
     /// The BPF link (or, on old kernels, the perf event the program hangs off), first,
     /// then any descriptors the attachment needs kept open.
-    let descriptors: [FileDescriptor]
+    private(set) var descriptors: [FileDescriptor]
 
     init(description: String, descriptors: [FileDescriptor]) {
         self.description = description
@@ -15,6 +15,13 @@ public final class Link: @unchecked Sendable {
 
     public func close() {
         for descriptor in descriptors { descriptor.close() }
+    }
+
+    /// Hands the descriptors over (to a link that groups several), leaving this one empty.
+    func detach() -> [FileDescriptor] {
+        let taken = descriptors
+        descriptors = []
+        return taken
     }
 
     deinit { close() }
@@ -31,10 +38,14 @@ extension BPFProgram {
             return try attachRawTracepoint(name: name)
         case .btfTracepoint, .fentry, .fexit:
             return try attachTracing()
-        case .kprobe, .kretprobe:
-            throw AttachError("attach \(name): kprobes are not supported by BPFKit yet")
+        case .kprobe(let function, let offset):
+            return try attachKprobe(function: function, offset: offset, returnProbe: false)
+        case .kretprobe(let function):
+            return try attachKprobe(function: function, returnProbe: true)
+        case .uprobe(let path?, let function, let offset), .uretprobe(let path?, let function, let offset):
+            return try attachUprobe(UprobeTarget(binary: path, symbol: function, offset: offset))
         case .uprobe, .uretprobe:
-            throw AttachError("attach \(name): uprobes need a binary and symbol")
+            throw AttachError("attach \(name): a uprobe section without a binary needs attachUprobe(_:)")
         case .perfEvent:
             throw AttachError("attach \(name): perf_event programs attach to sampling events")
         case nil:

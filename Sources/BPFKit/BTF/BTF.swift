@@ -218,7 +218,9 @@ public struct BTF: Sendable {
                 guard !overflow else { throw BTFError("size of type \(id) overflows") }
                 return product
             case .pointer:
-                return multiplier * 8
+                let (product, overflow) = multiplier.multipliedReportingOverflow(by: 8)
+                guard !overflow else { throw BTFError("size of type \(id) overflows") }
+                return product
             case .array:
                 let array = try array(current)
                 let (product, overflow) = multiplier.multipliedReportingOverflow(by: Int(array.count))

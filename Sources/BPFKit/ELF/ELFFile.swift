@@ -111,14 +111,14 @@ public struct ELFFile: Sendable {
         raw.reserveCapacity(sectionCount)
         for index in 0..<sectionCount {
             let base = sectionHeaderOffset &+ index &* sectionHeaderSize
-            guard base >= 0, let entrySize = bytes.getInteger(at: base + 56, as: UInt64.self) else {
+            guard base >= 0, let entrySize = bytes.getInteger(at: base &+ 56, as: UInt64.self) else {
                 throw ELFError("section header \(index) outside the file")
             }
             let type: UInt32 = bytes.getInteger(at: base + 4)!
             let offset: UInt64 = bytes.getInteger(at: base + 24)!
             let size: UInt64 = bytes.getInteger(at: base + 32)!
             guard offset <= UInt64(Int.max), size <= UInt64(Int.max) else { throw ELFError("section \(index) has an impossible size") }
-            if type != Section.nobits && index != 0 {
+            if type != Section.nobits {
                 guard bytes.getBytes(at: Int(offset), length: Int(size)) != nil else {
                     throw ELFError("section \(index) (offset \(offset), size \(size)) extends past the end of the file")
                 }
@@ -136,7 +136,7 @@ public struct ELFFile: Sendable {
             let names = raw[namesIndex].section
             for index in raw.indices {
                 let nameOffset = Int(raw[index].nameOffset)
-                guard nameOffset < names.size, let name = bytes.getCString(at: names.offset + nameOffset) else {
+                guard nameOffset < names.size, let name = bytes.getCString(at: names.offset &+ nameOffset) else {
                     throw ELFError("section \(index) name offset \(nameOffset) out of range")
                 }
                 raw[index].section.name = name
@@ -165,7 +165,7 @@ public struct ELFFile: Sendable {
         for index in 0..<count {
             let base = table.offset + index * 24
             let nameOffset = Int(bytes.getInteger(at: base, as: UInt32.self)!)
-            guard nameOffset < max(strings.size, 1), let name = bytes.getCString(at: strings.offset + nameOffset) else {
+            guard nameOffset < max(strings.size, 1), let name = bytes.getCString(at: strings.offset &+ nameOffset) else {
                 throw ELFError("symbol \(index) name offset \(nameOffset) out of range")
             }
             let info = bytes[base + 4]

@@ -65,11 +65,7 @@ public final class BPFObject: @unchecked Sendable {
                 }
             }
             let attachBTFID = try Self.attachTarget(of: programSpec)
-            let descriptor = try loadProgram(
-                name: String(programSpec.name.prefix(15)), type: type, expectedAttachType: programSpec.expectedAttachType,
-                instructions: linked.instructions, license: spec.license, btf: btf,
-                functionInfos: linked.functionInfos, lineInfos: linked.lineInfos,
-                coreRelocations: linked.coreRelocations, attachBTFID: attachBTFID, options: options)
+            let descriptor = try load(programSpec, type: type, linked: linked, attachBTFID: attachBTFID, options: options)
             self.programs[programSpec.name] = BPFProgram(name: programSpec.name, spec: programSpec, descriptor: descriptor)
         }
     }
@@ -82,6 +78,63 @@ public final class BPFObject: @unchecked Sendable {
         var spec = try ObjectSpec(elf: bytes, name: name)
         try configure(&spec)
         try self.init(spec: spec, programs: only)
+    }
+
+    /// Loads one linked program, resolving its CO-RE relocations where `options` say, and
+    /// turning a rejection caused by an unsatisfiable relocation into an error that names it.
+    private func load(
+        _ programSpec: ProgramSpec, type: ProgramType, linked: LinkedProgram, attachBTFID: UInt32, options: ProgramLoadOptions
+    ) throws -> FileDescriptor {
+        let name = String(programSpec.name.prefix(15))
+        var instructions = linked.instructions
+        var kernelRelocations = linked.coreRelocations
+        var mode = options.coreRelocation
+        if linked.coreRelocations.isEmpty { mode = .kernel }
+        while true {
+            if mode == .userSpace {
+                guard let localBTF = spec.btf else { throw LoadError("load program \(programSpec.name)", ObjectError("CO-RE needs the object's BTF")) }
+                instructions = linked.instructions
+                let relocator = CORERelocator(local: localBTF, target: try KernelBTF.shared())
+                _ = try relocator.apply(linked.coreRelocations, to: &instructions, program: programSpec.name)
+                kernelRelocations = []
+            }
+            do {
+                return try loadProgram(
+                    name: name, type: type, expectedAttachType: programSpec.expectedAttachType,
+                    instructions: instructions, license: spec.license, btf: btf,
+                    functionInfos: linked.functionInfos, lineInfos: linked.lineInfos,
+                    coreRelocations: kernelRelocations, attachBTFID: attachBTFID, options: options)
+            } catch let error as LoadError where programSpec.attachPoint?.isTrampoline == true
+                && [1, 95, 524].contains(error.systemCallError?.errno ?? 0) {
+                throw MissingFeatureError(
+                    feature: programSpec.sectionName.hasPrefix("fexit") ? "fexit" : "fentry",
+                    reason: "the kernel refused to load \(programSpec.name) (\(errnoDescription(error.systemCallError!.errno))): "
+                        + "kernel lockdown or no BPF trampoline support; use a tracepoint or kprobe instead")
+            } catch let error as VerifierError where error.log.contains("unknown#195896080") {
+                // A poisoned (unsatisfiable) relocation was reachable: say which one.
+                throw explainPoison(linked.coreRelocations, program: programSpec.name) ?? error
+            } catch let error as LoadError where mode == .automatic {
+                // Kernels before 5.17 do not know `core_relos` (E2BIG or EINVAL): relocate here.
+                guard let errno = error.systemCallError?.errno, errno == 7 || errno == 22 else { throw error }
+                mode = .userSpace
+            } catch let error as VerifierError where mode == .automatic && error.errno == 22 {
+                mode = .userSpace
+            }
+        }
+    }
+
+    private func explainPoison(_ relocations: [BTFExt.CoreRelocation], program: String) -> (any Error)? {
+        guard let localBTF = spec.btf, let kernel = try? KernelBTF.shared() else { return nil }
+        let relocator = CORERelocator(local: localBTF, target: kernel)
+        for record in relocations {
+            if case .poison(let reason) = try? relocator.resolve(record, program: program) {
+                let kind = CORERelocationKind(rawValue: record.kind)
+                return CORERelocationError(
+                    program: program, kind: kind, path: relocator.describe(record).split(separator: " ").first.map(String.init) ?? "",
+                    reason: reason + "; guard the access with bpf_core_field_exists() or provide a ___flavor fallback")
+            }
+        }
+        return nil
     }
 
     /// The BTF type id a program attaches to, for the kinds that name one at load time.

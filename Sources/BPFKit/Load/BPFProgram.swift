@@ -24,8 +24,20 @@ public final class BPFProgram: @unchecked Sendable {
 
 /// Options for loading programs.
 public struct ProgramLoadOptions: Sendable {
+    /// Where CO-RE relocations are resolved.
+    public enum CORERelocation: Sendable {
+        /// By the kernel (Linux 5.17+), falling back to user space on kernels that refuse
+        /// `core_relos`. The kernel's own BTF is then never read by this process.
+        case automatic
+        /// By the kernel only.
+        case kernel
+        /// By BPFKit, against `/sys/kernel/btf/vmlinux` (any kernel with BTF).
+        case userSpace
+    }
+
     /// Size of the buffer for the verifier log read after a rejection.
     public var logSize = 1 << 20
+    public var coreRelocation = CORERelocation.automatic
     public init() {}
 }
 

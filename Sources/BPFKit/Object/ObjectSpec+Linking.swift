@@ -54,6 +54,7 @@ extension ObjectSpec {
                     case .map(let name):
                         linked.mapReferences.append((at, .map(name)))
                     case .data(let map, let offset):
+                        guard at + 1 < linked.instructions.count else { throw ObjectError("program \(program.name): truncated ld_imm64") }
                         linked.mapReferences.append((at, .data(map: map, offset: offset)))
                     case .call(let key):
                         linked.instructions[at].immediate = Int32(try place(key) - (at + 1))

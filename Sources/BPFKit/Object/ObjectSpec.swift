@@ -51,6 +51,11 @@ public struct ObjectSpec: Sendable {
         guard elf.fileType == 1 else { throw ELFError("not a relocatable object (type \(elf.fileType))") }
         let symbols = try elf.symbols()
         self.name = name
+        // Nothing in the file bounds a NOBITS section (.bss): refuse sizes no map value can
+        // have (the kernel refuses 2 GiB) before allocating their zeros.
+        for section in elf.sections where section.type == ELFFile.Section.nobits && section.size >= Int(Int32.max) {
+            throw ObjectError("section \(section.name) is \(section.size) bytes, more than a map value can hold")
+        }
 
         license = elf.section(named: "license").flatMap { elf.contents(of: $0).getCString(at: 0) } ?? ""
 
@@ -81,6 +86,9 @@ public struct ObjectSpec: Sendable {
             maps.append(spec)
             dataMapBySection[section.index] = mapName
             for symbol in symbols where symbol.sectionIndex == section.index && symbol.type == 1 && !symbol.name.isEmpty {
+                guard symbol.value <= UInt64(section.size), symbol.size <= UInt64(section.size) - symbol.value else {
+                    throw ObjectError("variable \(symbol.name) lies outside section \(section.name)")
+                }
                 variables[symbol.name] = Variable(map: mapName, offset: Int(symbol.value), size: Int(symbol.size))
             }
         }
@@ -99,7 +107,7 @@ public struct ObjectSpec: Sendable {
                     throw ObjectError("map \(mapName) has no symbol in .maps")
                 }
                 maps.append(try Self.decodeMap(named: mapName, variable: entry.type, btf: btf))
-                mapByOffset[Int(symbol.value)] = mapName
+                mapByOffset[Int(truncatingIfNeeded: symbol.value)] = mapName
             }
         }
 
@@ -114,7 +122,7 @@ public struct ObjectSpec: Sendable {
                 && Int(relocationSection.info) == section.index {
                 for relocation in try elf.relocations(in: relocationSection) {
                     let offset = Int(truncatingIfNeeded: relocation.offset)
-                    guard offset >= 0, offset % 8 == 0, offset + 8 <= code.count else {
+                    guard offset >= 0, offset % 8 == 0, offset <= code.count - 8 else {
                         throw ObjectError("relocation at offset \(relocation.offset) outside section \(section.name)")
                     }
                     guard relocation.symbolIndex < symbols.count else {
@@ -128,8 +136,9 @@ public struct ObjectSpec: Sendable {
                 }
             }
             for (position, symbol) in starts.enumerated() {
-                let start = Int(symbol.value)
-                var end = symbol.size > 0 ? start + Int(symbol.size) : (position + 1 < starts.count ? Int(starts[position + 1].value) : code.count)
+                let start = Int(truncatingIfNeeded: symbol.value)
+                let next = position + 1 < starts.count ? Int(truncatingIfNeeded: starts[position + 1].value) : code.count
+                var end = symbol.size > 0 ? start &+ Int(clamping: symbol.size) : next
                 end = min(end, code.count)
                 guard start >= 0, start % 8 == 0, start < end else {
                     throw ObjectError("function \(symbol.name) has a bad offset or size")
@@ -206,16 +215,20 @@ public struct ObjectSpec: Sendable {
         if instruction.isLoadImmediate64 {
             let addend = Int(instruction.immediate)
             if symbol.sectionIndex == mapsSection {
-                guard let map = mapByOffset[value + (symbol.isSection ? addend : 0)] else {
+                guard let map = mapByOffset[value &+ (symbol.isSection ? addend : 0)] else {
                     throw ObjectError("\(section): reference to unknown map at .maps+\(value)")
                 }
                 return .map(map)
             }
             if let map = dataMapBySection[symbol.sectionIndex] {
-                return .data(map: map, offset: value + addend)
+                let offset = value &+ addend
+                guard offset >= 0, offset <= elf.sections[symbol.sectionIndex].size else {
+                    throw ObjectError("\(section): reference to \(symbol.name)+\(addend) outside its section")
+                }
+                return .data(map: map, offset: offset)
             }
             if elf.sections[symbol.sectionIndex].isExecutable {
-                return .functionPointer(FunctionKey(section: symbol.sectionIndex, offset: value + addend))
+                return .functionPointer(FunctionKey(section: symbol.sectionIndex, offset: value &+ addend))
             }
             throw ObjectError("\(section): reference to \(symbol.name) in unsupported section \(elf.sections[symbol.sectionIndex].name)")
         }
@@ -223,7 +236,7 @@ public struct ObjectSpec: Sendable {
             guard elf.sections[symbol.sectionIndex].isExecutable else {
                 throw ObjectError("\(section): call to \(symbol.name), which is not code")
             }
-            return .call(FunctionKey(section: symbol.sectionIndex, offset: value + (Int(instruction.immediate) + 1) * 8))
+            return .call(FunctionKey(section: symbol.sectionIndex, offset: value &+ (Int(instruction.immediate) + 1) * 8))
         }
         throw ObjectError("\(section): relocation against \(symbol.name) on an instruction that is neither ld_imm64 nor a call")
     }
@@ -257,11 +270,13 @@ public struct ObjectSpec: Sendable {
             case "value_size": spec.valueSize = try number(member)
             case "key":
                 let type = try pointee(member)
-                spec.keySize = UInt32(try btf.size(of: type))
+                guard let size = UInt32(exactly: try btf.size(of: type)) else { throw ObjectError("map \(name): key too large") }
+                spec.keySize = size
                 spec.btfKeyTypeID = type
             case "value":
                 let type = try pointee(member)
-                spec.valueSize = UInt32(try btf.size(of: type))
+                guard let size = UInt32(exactly: try btf.size(of: type)) else { throw ObjectError("map \(name): value too large") }
+                spec.valueSize = size
                 spec.btfValueTypeID = type
             case "pinning", "numa_node", "map_extra":
                 break

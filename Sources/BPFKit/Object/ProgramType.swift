@@ -70,7 +70,7 @@ public enum AttachPoint: Sendable, Equatable {
     /// Program type, expected attach type, and a recognised section name.
     public init?(sectionName: String) {
         let parts = sectionName.split(separator: "/", maxSplits: 1).map(String.init)
-        let prefix = parts[0]
+        guard let prefix = parts.first else { return nil }  // "" or "/": no prefix at all
         let rest = parts.count > 1 ? parts[1] : ""
         switch prefix {
         case "tracepoint", "tp":
@@ -127,6 +127,14 @@ public enum AttachPoint: Sendable, Equatable {
         case .btfTracepoint, .fentry, .fexit: .tracing
         case .kprobe, .kretprobe, .uprobe, .uretprobe: .kprobe
         case .perfEvent: .perfEvent
+        }
+    }
+
+    /// fentry and fexit go through a BPF trampoline, which locked-down kernels refuse.
+    public var isTrampoline: Bool {
+        switch self {
+        case .fentry, .fexit: true
+        default: false
         }
     }
 

@@ -76,6 +76,11 @@ static long (*bpf_loop)(u32 count, void *callback, void *context, u64 flags) = (
 #define BPF_CORE_READ_INTO(dst, src, field) \
     bpf_probe_read_kernel((dst), sizeof(*(dst)), __builtin_preserve_access_index(&(src)->field))
 
+// 1 if the running kernel's type has this field, else 0 (never fails to load).
+#define bpf_core_field_exists(field) __builtin_preserve_field_info(field, 2)
+// 1 if the running kernel has this type.
+#define bpf_core_type_exists(type) __builtin_preserve_type_info(*(typeof(type) *)0, 0)
+
 #define BPF_CORE_READ(src, field)                                   \
     ({                                                              \
         typeof((src)->field) __value;                               \

@@ -1,0 +1,317 @@
+// Every attach type against the real kernel: CO-RE reads, BTF and raw tracepoints, uprobes
+// (PIE, non-PIE, libc by short name), timed sampling, and the refusals this kernel gives
+// for fentry and kprobes.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import BPFKit
+
+/// Loads an embedded fixture with some globals set, only the named programs.
+private func loadFixture(
+    _ base64: String, name: String, programs: Set<String>? = nil, options: ProgramLoadOptions = .init(),
+    globals: (inout ObjectSpec) throws -> Void = { _ in }
+) throws -> BPFObject {
+    var spec = try ObjectSpec(elf: Base64.decode(base64)!, name: name)
+    try globals(&spec)
+    return try BPFObject(spec: spec, programs: programs, options: options)
+}
+
+private func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// Compiles a small C program for uprobe tests; returns its path.
+private func buildTarget(pie: Bool) throws -> String {
+    let directory = "/tmp/bpfkit-uprobe-\(getpid())"
+    mkdir(directory, 0o755)
+    let source = directory + "/target.c"
+    let binary = directory + "/target-\(pie ? "pie" : "nopie")"
+    let program = """
+        #include <stdlib.h>
+        #include <unistd.h>
+        __attribute__((noinline)) int target_add(int a, int b) { __asm__ volatile(""); return a + b; }
+        int main(int argc, char **argv) {
+            usleep(atoi(argv[1]) * 1000);  /* time for the test to attach */
+            volatile int sum = 0;
+            for (int i = 0; i < 3; i++) sum += target_add(40, 2);
+            void *p = malloc(123457);
+            free(p);
+            return sum == 126 ? 0 : 1;
+        }
+        """
+    let file = fopen(source, "w")
+    fputs(program, file)
+    fclose(file)
+    let command = "cc -O1 \(pie ? "-fPIE -pie" : "-fno-pie -no-pie") -o \(binary) \(source)"
+    guard system(command) == 0 else { throw AttachError("could not build the uprobe target: \(command)") }
+    return binary
+}
+
+/// Starts `binary sleepMilliseconds`; returns its pid.
+private func spawn(_ binary: String, _ argument: String) -> pid_t {
+    var pid: pid_t = 0
+    let arguments: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup(argument), nil]
+    defer { arguments.forEach { free($0) } }
+    posix_spawn(&pid, binary, nil, nil, arguments, environ)
+    return pid
+}
+
+private func waitExit(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return (status >> 8) & 0xff
+}
+
+@Suite("Attach types against the real kernel", .serialized)
+struct ProbeAttachTests {
+    @Test("CO-RE reads task_struct fields the way /proc shows them, in the kernel and in user space",
+          arguments: [ProgramLoadOptions.CORERelocation.kernel, .userSpace])
+    func coreTaskStruct(mode: ProgramLoadOptions.CORERelocation) throws {
+        var options = ProgramLoadOptions()
+        options.coreRelocation = mode
+        let tid = currentThreadID()
+        let object = try loadFixture(BPFObjects.core, name: "core", options: options) { try $0.setGlobal("target_tid", to: tid) }
+        defer { object.close() }
+        try object.attachAll()
+        _ = getppid()
+        #expect(try eventually(timeout: 3000) { try object.global("hits", as: UInt32.self) > 0 })
+        #expect(try object.global("seen_pid", as: UInt32.self) == tid)
+        #expect(try object.global("seen_tgid", as: UInt32.self) == UInt32(getpid()))
+        #expect(try object.global("seen_parent_tgid", as: UInt32.self) == UInt32(getppid()))
+        // The task is running while it makes the syscall: state 0, read through __state here
+        // (the pre-5.14 `state` branch was poisoned and pruned).
+        #expect(try object.global("seen_state", as: UInt64.self) == 0)
+        let comm = try object.global("seen_comm", as: (UInt64, UInt64).self)
+        let text = withUnsafeBytes(of: comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let procComm = readSmallFile("/proc/self/task/\(tid)/comm")?.split(separator: "\n").first.map(String.init)
+        #expect(text == procComm)
+    }
+
+    @Test("an unguarded read of a field this kernel lacks names the program, type and field",
+          arguments: [ProgramLoadOptions.CORERelocation.kernel, .userSpace])
+    func coreMissingField(mode: ProgramLoadOptions.CORERelocation) throws {
+        var options = ProgramLoadOptions()
+        options.coreRelocation = mode
+        do {
+            _ = try loadFixture(BPFObjects.core_missing, name: "core_missing", options: options)
+            Issue.record("loading should fail")
+        } catch let error as CORERelocationError {
+            #expect(error.program == "read_missing")
+            #expect(error.description.contains("task_struct___pre_5_14.state"))
+            #expect(error.description.contains("task_struct"))
+        }
+    }
+
+    @Test("tp_btf on sched_switch and sched_wakeup sees a test thread's switches")
+    func btfTracepoints() throws {
+        // The thread starts first, so its id can be a load-time constant; it sleeps (20 switches
+        // out, 20 wakeups) only once the programs are attached.
+        let ready = Semaphore(), attached = Semaphore()
+        let holder = ObjectHolder()
+        let worker = ThreadRunner {
+            let tid = UInt32(currentThreadID())
+            holder.tid = tid
+            ready.signal()
+            attached.wait()
+            for _ in 0..<20 { usleep(1000) }
+        }
+        ready.wait()
+        let traced = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_switch", "on_wakeup"]) {
+            try $0.setGlobal("target_tid", to: holder.tid)
+        }
+        defer { traced.close() }
+        try traced.attachAll()
+        attached.signal()
+        worker.join()
+        #expect(try eventually(timeout: 3000) { try traced.global("switches", as: UInt64.self) >= 20 })
+        #expect(try traced.global("wakeups", as: UInt64.self) >= 10)
+    }
+
+    @Test("raw_tp on sys_enter sees this thread's syscalls")
+    func rawTracepoint() throws {
+        let tid = currentThreadID()
+        let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_raw_enter"]) {
+            try $0.setGlobal("target_tid", to: tid)
+        }
+        defer { object.close() }
+        try object.attachAll()
+        for _ in 0..<5 { _ = getppid() }
+        #expect(try eventually(timeout: 3000) { try object.global("raw_enters", as: UInt64.self) >= 5 })
+    }
+
+    @Test("uprobe and uretprobe on a function see its arguments and result", arguments: [true, false])
+    func uprobeFunction(pie: Bool) throws {
+        let binary = try buildTarget(pie: pie)
+        let pid = spawn(binary, "300")
+        let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_add", "on_add_return"]) {
+            try $0.setGlobal("target_pid", to: UInt32(pid))
+        }
+        defer { object.close() }
+        let target = UprobeTarget(binary: binary, symbol: "target_add", pid: pid)
+        object.keep(try object.program("on_add").attachUprobe(target))
+        object.keep(try object.program("on_add_return").attachUprobe(target, returnProbe: true))
+        #expect(waitExit(pid) == 0)
+        #expect(try object.global("add_calls", as: UInt64.self) == 3)
+        #expect(try object.global("add_returns", as: UInt64.self) == 3)
+        #expect(try object.global("add_first", as: Int64.self) == 40)
+        #expect(try object.global("add_second", as: Int64.self) == 2)
+        #expect(try object.global("add_result", as: Int64.self) == 42)
+        #expect(try object.global("probe_pid", as: UInt32.self) == UInt32(pid))
+    }
+
+    @Test("uprobe on libc malloc by short library name, for one process")
+    func uprobeMalloc() throws {
+        let binary = try buildTarget(pie: true)
+        let pid = spawn(binary, "300")
+        let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_malloc", "on_malloc_return"]) {
+            try $0.setGlobal("target_pid", to: UInt32(pid))
+            try $0.setGlobal("target_size", to: UInt64(123457))
+        }
+        defer { object.close() }
+        usleep(50_000)  // let the process map libc
+        let target = UprobeTarget(binary: "c", symbol: "malloc", pid: pid)
+        #expect(try target.resolve().path.hasPrefix("/proc/\(pid)/root/"))
+        object.keep(try object.program("on_malloc").attachUprobe(target))
+        object.keep(try object.program("on_malloc_return").attachUprobe(target, returnProbe: true))
+        #expect(waitExit(pid) == 0)
+        #expect(try object.global("malloc_calls", as: UInt64.self) == 1)
+        #expect(try object.global("malloc_result", as: UInt64.self) != 0)
+    }
+
+    @Test("a missing uprobe symbol or library is one clear error")
+    func uprobeMissing() throws {
+        #expect(throws: AttachError.self) { try UprobeTarget(binary: "c", symbol: "no_such_function_here").resolve() }
+        #expect(throws: AttachError.self) { try UprobeTarget(binary: "nosuchlibrary", symbol: "f").resolve() }
+        #expect(throws: AttachError.self) { try UprobeTarget(binary: "c", symbol: "malloc", pid: 999_999_999).resolve() }
+    }
+
+    @Test("perf_event sampling at 99 Hz on every CPU counts about 99 samples a second on a busy CPU")
+    func sampling() throws {
+        let object = try loadFixture(BPFObjects.sampling, name: "sampling")
+        defer { object.close() }
+        let counts = try TypedMap<UInt32, UInt64>(object.map("samples"))
+        let start = monotonicSeconds()
+        let link = try object.program("on_sample").attachPerfEvent(.cpuClock, rate: .frequency(99))
+        // Keep a CPU busy for a second.
+        let worker = ThreadRunner {
+            var x: UInt64 = 0
+            while monotonicSeconds() - start < 1.0 { x &+= 1 }
+            blackHole(x)
+        }
+        worker.join()
+        link.close()
+        let elapsed = monotonicSeconds() - start
+        // cpu-clock fires on every CPU, busy or idle: each one's count is about 99 × seconds.
+        let expected = 99 * elapsed
+        for cpu in CPUs.online {
+            let count = try counts.lookup(UInt32(cpu)) ?? 0
+            #expect(Double(count) > expected * 0.8 && Double(count) < expected * 1.2, "CPU \(cpu): \(count) samples in \(elapsed) s")
+        }
+    }
+
+    @Test("fentry: the refusal is one clear line, and feature probing says so up front")
+    func fentry() throws {
+        let features = KernelFeatures.shared
+        if features.has(.fentry) {
+            let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_nanosleep"])
+            defer { object.close() }
+            try object.attachAll()
+            usleep(1000)
+            #expect(try eventually(timeout: 3000) { try object.global("fentry_hits", as: UInt64.self) > 0 })
+        } else {
+            #expect(features.reasonMissing(.fentry)?.contains("lockdown") == true)
+            do {
+                _ = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_nanosleep"])
+                Issue.record("the kernel refused fentry in the probe but loaded it here")
+            } catch let error as MissingFeatureError {
+                #expect(error.feature == "fentry")
+                #expect(!error.description.contains("\n"))
+                #expect(error.description.contains("use a tracepoint"))
+            }
+        }
+    }
+
+    @Test("kprobe: where the kernel has none, attaching says so in one line")
+    func kprobe() throws {
+        let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_nanosleep_kprobe"])
+        defer { object.close() }
+        if KernelFeatures.shared.has(.kprobe) {
+            try object.attachAll()
+        } else {
+            #expect(KernelFeatures.shared.reasonMissing(.kprobe)?.contains("kprobe") == true)
+            do {
+                try object.attachAll()
+                Issue.record("attach should fail without kprobes")
+            } catch let error as AttachError {
+                #expect(error.description.contains("this kernel has no kprobes"))
+                #expect(!error.description.contains("\n"))
+            }
+        }
+    }
+
+    @Test("feature probes answer for what this machine is known to have")
+    func features() {
+        let features = KernelFeatures.shared
+        #expect(features.has(.btf))
+        #expect(features.has(.tracepoint))
+        #expect(features.has(.rawTracepoint))
+        #expect(features.has(.btfTracepoint))
+        #expect(features.has(.uprobe))
+        #expect(features.has(.perfEvent))
+        #expect(features.has(.ringBuffer))
+        #expect(features.has(.perfEventArray))
+        #expect(features.has(.stackTrace))
+        #expect(features.has(.loopHelper))
+        for feature in KernelFeatures.Feature.allCases {
+            if let reason = features.reasonMissing(feature) { #expect(!reason.isEmpty && !reason.contains("\n")) }
+        }
+    }
+}
+
+// MARK: - Threads
+
+@inline(never) private func blackHole<T>(_ value: T) { _ = value }
+
+/// A counting semaphore over pthread primitives.
+final class Semaphore: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var count = 0
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+    func signal() {
+        pthread_mutex_lock(&mutex)
+        count += 1
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+    func wait() {
+        pthread_mutex_lock(&mutex)
+        while count == 0 { pthread_cond_wait(&condition, &mutex) }
+        count -= 1
+        pthread_mutex_unlock(&mutex)
+    }
+}
+
+final class ObjectHolder: @unchecked Sendable {
+    var tid: UInt32 = 0
+}
+
+/// A pthread running `body`, joined with ``join()``.
+final class ThreadRunner: @unchecked Sendable {
+    private var thread = pthread_t()
+    init(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        pthread_create(&thread, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, box)
+    }
+    func join() { pthread_join(thread, nil) }
+}
