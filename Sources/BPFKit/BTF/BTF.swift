@@ -248,24 +248,57 @@ public struct BTF: Sendable {
 }
 
 /// Name → type ids, built on first use: most users of kernel BTF look up a handful of
-/// names, and indexing 100 000+ names up front would cost most of the parse time.
+/// names. Names are hashed straight from the string section (no String per type), and
+/// types sharing a hash are chained, so building it is one pass over 100 000+ types.
 final class NameIndex: @unchecked Sendable {
-    private var index: [String: [UInt32]]?
+    private var heads: [UInt64: UInt32]?
+    private var next: [UInt32] = []
     private let lock = Mutex()
 
     func ids(named name: String, in btf: BTF) -> [UInt32] {
         lock.withLock {
-            if index == nil {
-                var built: [String: [UInt32]] = [:]
-                built.reserveCapacity(btf.typeCount)
-                for id in 1...max(btf.typeCount, 1) where btf.typeCount > 0 {
-                    if let name = try? btf.name(of: UInt32(id)), !name.isEmpty {
-                        built[name, default: []].append(UInt32(id))
-                    }
-                }
-                index = built
+            if heads == nil { build(btf) }
+            let wanted = Array(name.utf8)
+            var result: [UInt32] = []
+            var id = heads![Self.hash(wanted[...])] ?? 0
+            while id != 0 {
+                if btf.nameBytes(of: id).elementsEqual(wanted) { result.append(id) }
+                id = next[Int(id)]
             }
-            return index![name] ?? []
+            return result.reversed()
         }
+    }
+
+    private func build(_ btf: BTF) {
+        var heads: [UInt64: UInt32] = [:]
+        heads.reserveCapacity(btf.typeCount)
+        next = [UInt32](repeating: 0, count: btf.typeCount + 1)
+        for id in stride(from: UInt32(1), through: UInt32(btf.typeCount), by: 1) {
+            let name = btf.nameBytes(of: id)
+            guard !name.isEmpty else { continue }
+            let key = Self.hash(name)
+            next[Int(id)] = heads[key] ?? 0
+            heads[key] = id
+        }
+        self.heads = heads
+    }
+
+    /// FNV-1a over the name's bytes.
+    private static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return value
+    }
+}
+
+extension BTF {
+    /// A type's name as bytes of the string section (empty when out of range).
+    func nameBytes(of id: UInt32) -> ArraySlice<UInt8> {
+        guard id > 0, Int(id) < offsets.count, let offset = bytes.getInteger(at: offsets[Int(id)], as: UInt32.self) else { return [] }
+        let start = stringsStart + Int(offset)
+        guard start < stringsEnd else { return [] }
+        var end = start
+        while end < stringsEnd && bytes[end] != 0 { end += 1 }
+        return bytes[start..<end]
     }
 }

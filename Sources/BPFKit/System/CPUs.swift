@@ -32,18 +32,26 @@ public func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// Reads a whole file's bytes (up to `limit`), or nil if it cannot be opened.
+/// Reads a whole file's bytes (up to `limit`), or nil if it cannot be opened. Regular files
+/// are read straight into a buffer of their size; procfs and sysfs files (which report size
+/// 0 or 4096) are read in chunks until the end.
 public func readFileBytes(_ path: String, limit: Int = Int.max) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while result.count < limit {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    var status = stat()
+    let knownSize = fstat(fd, &status) == 0 && status.st_size > 4096 ? min(Int(status.st_size), limit) : 0
+    var result = [UInt8](repeating: 0, count: max(knownSize, 65536))
+    var filled = 0
+    while filled < limit {
+        if filled == result.count { result += [UInt8](repeating: 0, count: max(65536, result.count)) }
+        let count = result.withUnsafeMutableBytes { buffer in
+            read(fd, buffer.baseAddress! + filled, min(buffer.count - filled, limit - filled))
+        }
         if count < 0 && errno == EINTR { continue }
         if count <= 0 { break }
-        result += chunk[0..<count]
+        filled += count
     }
+    result.removeLast(result.count - filled)
     return result
 }
