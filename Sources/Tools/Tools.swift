@@ -4,4 +4,6 @@ import ArgumentParser
 public let allTools: [any ParsableCommand.Type] = [
     Execsnoop.self,
     Opensnoop.self,
+    Features.self,
+    BTFDump.self,
 ]
