@@ -28,7 +28,7 @@ public struct BTFDump: ParsableCommand {
         try reportingFailures(tool: "btf") {
             let out = Output.standardOutput
             let start = Clock.monotonicNanoseconds()
-            guard let bytes = readFileBytes(file) else { throw ValidationError("cannot read \(file)") }
+            guard let bytes = KernelBTF.readBytes(file) else { throw ValidationError("cannot read \(file)") }
             let read = Clock.monotonicNanoseconds()
             let btf = try BTF(bytes: bytes)
             let parsed = Clock.monotonicNanoseconds()
