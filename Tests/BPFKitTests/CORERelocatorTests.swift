@@ -259,3 +259,29 @@ struct CORERelocatorTests {
         #expect(list.first?.description.contains("task.nope") == true)
     }
 }
+
+@Suite("Split (module) BTF")
+struct SplitBTFTests {
+    @Test("a module's types continue the base's ids and strings, and resolve against them")
+    func split() throws {
+        var baseBuilder = BTFBuilder()
+        let int = baseBuilder.addInt("int", size: 4, signed: true)
+        _ = baseBuilder.addStruct("task_struct", size: 4, members: [("pid", int, 0)])
+        let base = try BTF(bytes: baseBuilder.bytes())
+        var moduleBuilder = BTFBuilder(splitAfter: base)
+        #expect(moduleBuilder.nextID == 3)
+        let pointer = moduleBuilder.addPointer(to: 2)
+        let device = moduleBuilder.addStruct("nvme_dev", size: 16, members: [("owner", pointer, 0), ("id", int, 64)])
+        let merged = try BTF(split: moduleBuilder.bytes(), base: base)
+        #expect(merged.typeCount == 4)
+        #expect(merged.typeID(named: "nvme_dev") == device)
+        #expect(merged.typeID(named: "task_struct") == 2)
+        let members = try merged.members(of: device)
+        #expect(members.map(\.name) == ["owner", "id"])
+        #expect(try merged.kind(of: merged.sizeOrType(of: members[0].type)) == .struct)
+        #expect(try merged.name(of: members[1].type) == "int")
+        for name in KernelBTF.moduleNames() {  // none on a kernel without modules
+            #expect(try KernelBTF.module(name).typeCount > KernelBTF.shared().typeCount)
+        }
+    }
+}

@@ -87,6 +87,47 @@ public struct BTF: Sendable {
         nameIndex = NameIndex()
     }
 
+    /// Split BTF (a kernel module's, from `/sys/kernel/btf/MODULE`) on top of its base: its
+    /// type ids continue after the base's and its string offsets after the base's strings,
+    /// so the two concatenate into one self-contained BTF with the same ids.
+    public init(split bytes: [UInt8], base: BTF) throws(BTFError) {
+        let module = try BTF(rawSplit: bytes)
+        let baseTypes = base.bytes[base.typesStart..<base.typesEnd]
+        let baseStrings = base.bytes[base.stringsStart..<base.stringsEnd]
+        let moduleTypes = module.bytes[module.typesStart..<module.typesEnd]
+        let moduleStrings = module.bytes[module.stringsStart..<module.stringsEnd]
+        var merged: [UInt8] = [0x9f, 0xeb, 1, 0]
+        let typeLength = UInt32(baseTypes.count + moduleTypes.count)
+        for word in [UInt32(24), 0, typeLength, typeLength, UInt32(baseStrings.count + moduleStrings.count)] {
+            withUnsafeBytes(of: word.littleEndian) { merged += $0 }
+        }
+        merged += baseTypes
+        merged += moduleTypes
+        merged += baseStrings
+        merged += moduleStrings
+        try self.init(bytes: merged)
+    }
+
+    /// Parses a split blob's header and sections only (its strings need not start with NUL).
+    private init(rawSplit bytes: [UInt8]) throws(BTFError) {
+        guard bytes.getInteger(at: 0, as: UInt16.self) == 0xeb9f, bytes.count >= 24,
+              let headerLength = bytes.getInteger(at: 4, as: UInt32.self).map(Int.init), headerLength >= 24, headerLength <= bytes.count
+        else { throw BTFError("split BTF: bad header") }
+        let typeOffset = Int(bytes.getInteger(at: 8, as: UInt32.self)!), typeLength = Int(bytes.getInteger(at: 12, as: UInt32.self)!)
+        let stringOffset = Int(bytes.getInteger(at: 16, as: UInt32.self)!), stringLength = Int(bytes.getInteger(at: 20, as: UInt32.self)!)
+        guard headerLength + typeOffset + typeLength <= bytes.count, headerLength + stringOffset + stringLength <= bytes.count else {
+            throw BTFError("split BTF: sections extend past the end")
+        }
+        self.bytes = bytes
+        self.headerLength = headerLength
+        typesStart = headerLength + typeOffset
+        typesEnd = typesStart + typeLength
+        stringsStart = headerLength + stringOffset
+        stringsEnd = stringsStart + stringLength
+        offsets = [0]
+        nameIndex = NameIndex()
+    }
+
     /// Number of types, not counting void (id 0); valid ids are 1...typeCount.
     public var typeCount: Int { offsets.count - 1 }
 

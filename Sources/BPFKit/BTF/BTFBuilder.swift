@@ -13,14 +13,27 @@ public struct BTFBuilder: Sendable {
     private var stringOffsets: [String: UInt32] = ["": 0]
     private var count: UInt32 = 0
 
+    /// Offset added to string offsets, and ids before the first one: non-zero for split BTF.
+    private var stringBase: UInt32 = 0
+
     public init() {}
+
+    /// A builder for split BTF on top of `base` (as kernel modules' BTF is): ids continue
+    /// after the base's last type, string offsets after the base's string section.
+    public init(splitAfter base: BTF) {
+        count = UInt32(base.typeCount)
+        stringBase = UInt32(base.stringsEnd - base.stringsStart)
+        strings = []
+        stringOffsets = [:]
+    }
 
     /// The id the next added type gets.
     public var nextID: UInt32 { count + 1 }
 
     public mutating func string(_ text: String) -> UInt32 {
         if let offset = stringOffsets[text] { return offset }
-        let offset = UInt32(strings.count)
+        if text.isEmpty && stringBase > 0 { return 0 }  // the base's empty string
+        let offset = stringBase + UInt32(strings.count)
         strings += Array(text.utf8) + [0]
         stringOffsets[text] = offset
         return offset

@@ -12,6 +12,26 @@ public enum KernelBTF {
 
     public static let path = "/sys/kernel/btf/vmlinux"
 
+    /// Kernel modules with BTF (`/sys/kernel/btf/*` besides vmlinux).
+    public static func moduleNames() -> [String] {
+        guard let directory = opendir("/sys/kernel/btf") else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if !name.hasPrefix(".") && name != "vmlinux" { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// A module's BTF merged with vmlinux's (ids as the kernel numbers them).
+    public static func module(_ name: String) throws -> BTF {
+        guard !name.contains("/"), let bytes = readBytes("/sys/kernel/btf/" + name) else {
+            throw BTFError("no BTF for kernel module \(name)")
+        }
+        return try BTF(split: bytes, base: shared())
+    }
+
     /// A BTF file's bytes, mapped where the file allows it, else read.
     public static func readBytes(_ path: String) -> [UInt8]? { mappedFileBytes(path) ?? readFileBytes(path) }
 
