@@ -55,6 +55,11 @@ extension BPFProgram {
 
     /// Attaches to trace event CATEGORY:NAME: a perf event for the tracepoint, linked to
     /// the program (BPF_LINK_CREATE; ioctl PERF_EVENT_IOC_SET_BPF on kernels before 5.15).
+    /// tracefs is mounted first if it is not.
+    ///
+    /// ```swift
+    /// let link = try object.program("on_exec").attachTracepoint(category: "sched", name: "sched_process_exec")
+    /// ```
     public func attachTracepoint(category: String, name tracepoint: String) throws -> Link {
         let id = try Tracefs.eventID(category: category, name: tracepoint)
         var attribute = cbpf_perf_event_attr()
@@ -96,7 +101,12 @@ extension BPFProgram {
         }
     }
 
-    /// Attaches a `raw_tracepoint` program (BPF_RAW_TRACEPOINT_OPEN).
+    /// Attaches a `raw_tracepoint` program (BPF_RAW_TRACEPOINT_OPEN, Linux 4.17): the
+    /// tracepoint's raw arguments, without the trace event's formatting cost.
+    ///
+    /// ```swift
+    /// let link = try object.program("on_enter").attachRawTracepoint(name: "sys_enter")
+    /// ```
     public func attachRawTracepoint(name tracepoint: String) throws -> Link {
         let bytes = Array(tracepoint.utf8) + [0]
         do {
@@ -112,7 +122,14 @@ extension BPFProgram {
         }
     }
 
-    /// Attaches a program whose target was fixed at load (tp_btf, fentry, fexit).
+    /// Attaches a program whose target was fixed at load (`tp_btf/…` from Linux 5.5, `fentry/…`,
+    /// `fexit/…`): typed arguments through BTF. fentry/fexit fail to load on locked-down kernels
+    /// (``MissingFeatureError``); check ``KernelFeatures`` first to choose a tracepoint instead.
+    ///
+    /// ```swift
+    /// // SEC("tp_btf/sched_switch") int on_switch(u64 *ctx) { struct task_struct *prev = (void *)ctx[1]; … }
+    /// let link = try object.program("on_switch").attachTracing()
+    /// ```
     public func attachTracing() throws -> Link {
         var attribute = cbpf_raw_tracepoint_attr()
         attribute.prog_fd = UInt32(descriptor.rawValue)

@@ -11,6 +11,11 @@ import CBPF
 /// One BPF_OUTPUT software event is opened and mapped per online CPU and stored in the
 /// map under that CPU. Records the kernel dropped because a buffer was full are counted
 /// in ``lostEvents``.
+///
+/// ```swift
+/// let buffer = try PerfBuffer(map: object.map("events"))
+/// try buffer.poll(timeout: 100) { cpu, bytes in print(cpu, bytes.count) }
+/// ```
 public final class PerfBuffer: @unchecked Sendable {
     private struct CPUBuffer {
         var cpu: Int

@@ -13,6 +13,12 @@ import CBPF
 ///
 /// The kernel does not count records a full ring buffer refused; programs count failed
 /// reservations themselves (BPFKit's tools keep a `lost_events` global).
+///
+/// ```swift
+/// let ring = try RingBuffer(map: object.map("events"))
+/// try ring.poll(timeout: 100) { bytes in print(bytes.count) }     // in place, no copy
+/// for try await record in ring.records { handle(record) }         // or as an AsyncSequence
+/// ```
 public final class RingBuffer: @unchecked Sendable {
     public let map: BPFMap
     private let consumer: UnsafeMutableRawPointer
