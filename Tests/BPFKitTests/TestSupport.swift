@@ -104,7 +104,7 @@ func isParseError(_ error: any Error) -> Bool {
 // MARK: - Hand-built BTF
 
 /// Builds raw BTF blobs type by type, for inputs clang would never write.
-struct BTFBuilder {
+struct RawBTFBuilder {
     var types: [UInt8] = []
     var strings: [UInt8] = [0]
     private(set) var count = 0
@@ -154,6 +154,27 @@ extension Array where Element == UInt8 {
     /// Reads a little-endian value at `offset` (the bytes must be there).
     func load<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
         getInteger(at: offset, as: T.self)!
+    }
+}
+
+// MARK: - Kernel features
+
+/// What the running kernel offers; a test that needs a feature is skipped only where it is absent.
+enum KernelSupport {
+    /// BPF_MAP_CREATE works (root or CAP_BPF, and BPF not disabled).
+    static let bpf: Bool = (try? BPFMap.create(MapSpec(name: "t_probe", type: .array, keySize: 4, valueSize: 4, maxEntries: 1)))
+        .map { $0.close(); return true } ?? false
+    /// /sys/kernel/btf/vmlinux exists (CONFIG_DEBUG_INFO_BTF).
+    static let btf = access(KernelBTF.path, R_OK) == 0
+    /// syscalls:sys_enter_getppid exists (CONFIG_FTRACE_SYSCALLS) and BPF works.
+    static let getppidTracepoint = bpf && Tracefs.hasEvent(category: "syscalls", name: "sys_enter_getppid")
+}
+
+extension Trait where Self == ConditionTrait {
+    static var needsBPF: Self { .enabled(if: KernelSupport.bpf, "needs bpf(2): root or CAP_BPF") }
+    static var needsKernelBTF: Self { .enabled(if: KernelSupport.btf, "needs kernel BTF (CONFIG_DEBUG_INFO_BTF)") }
+    static var needsGetppidTracepoint: Self {
+        .enabled(if: KernelSupport.getppidTracepoint, "needs bpf(2) and syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
     }
 }
 
@@ -241,7 +262,9 @@ struct LoaderEvent: Equatable {
     }
 }
 
-/// Loads the loader fixture, counting only the calling thread's getppid calls.
+/// Loads the loader fixture, counting only the calling thread's getppid calls. Keep it
+/// attached only while the test runs synchronously: a suspended test's thread may run
+/// another test meanwhile, and the thread id would no longer single out this one.
 func loadLoaderForThisThread() throws -> BPFObject {
     var spec = try Fixture.loader.spec()
     try spec.setGlobal("target_pid", to: UInt32(getpid()))
