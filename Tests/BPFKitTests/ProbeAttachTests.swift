@@ -188,28 +188,40 @@ struct ProbeAttachTests {
         #expect(throws: AttachError.self) { try UprobeTarget(binary: "c", symbol: "malloc", pid: 999_999_999).resolve() }
     }
 
-    @Test("perf_event sampling at 99 Hz on every CPU counts about 99 samples a second on a busy CPU")
+    @Test("perf_event sampling at 99 Hz on every CPU: a busy thread gets about 99 samples per CPU-second")
     func sampling() throws {
-        let object = try loadFixture(BPFObjects.sampling, name: "sampling")
-        defer { object.close() }
-        let counts = try TypedMap<UInt32, UInt64>(object.map("samples"))
-        let start = monotonicSeconds()
-        let link = try object.program("on_sample").attachPerfEvent(.cpuClock, rate: .frequency(99))
-        // Keep a CPU busy for a second.
+        // The thread exists first so its id can be a load-time constant; it burns CPU for a
+        // second once attached and measures its own CPU time (other tests share the CPUs).
+        let ready = Semaphore(), attached = Semaphore()
+        let holder = ObjectHolder()
         let worker = ThreadRunner {
+            holder.tid = currentThreadID()
+            ready.signal()
+            attached.wait()
+            var cpuStart = timespec(), cpuNow = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuStart)
+            let start = monotonicSeconds()
             var x: UInt64 = 0
             while monotonicSeconds() - start < 1.0 { x &+= 1 }
             blackHole(x)
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuNow)
+            holder.cpuSeconds = Double(cpuNow.tv_sec - cpuStart.tv_sec) + Double(cpuNow.tv_nsec - cpuStart.tv_nsec) / 1e9
         }
+        ready.wait()
+        let object = try loadFixture(BPFObjects.sampling, name: "sampling") { try $0.setGlobal("target_tid", to: holder.tid) }
+        defer { object.close() }
+        let link = try object.program("on_sample").attachPerfEvent(.cpuClock, rate: .frequency(99))
+        attached.signal()
         worker.join()
         link.close()
-        let elapsed = monotonicSeconds() - start
-        // cpu-clock fires on every CPU, busy or idle: each one's count is about 99 × seconds.
-        let expected = 99 * elapsed
-        for cpu in CPUs.online {
-            let count = try counts.lookup(UInt32(cpu)) ?? 0
-            #expect(Double(count) > expected * 0.8 && Double(count) < expected * 1.2, "CPU \(cpu): \(count) samples in \(elapsed) s")
-        }
+        let samples = try object.global("target_samples", as: UInt64.self)
+        let expected = 99 * holder.cpuSeconds
+        #expect(holder.cpuSeconds > 0.2, "the busy thread got only \(holder.cpuSeconds) s of CPU")
+        #expect(Double(samples) > expected * 0.8 && Double(samples) < expected * 1.2,
+                "\(samples) samples for \(holder.cpuSeconds) CPU-seconds")
+        // Every online CPU has its own sampling event.
+        let counts = try TypedMap<UInt32, UInt64>(object.map("samples"))
+        #expect(try counts.entries().contains { $0.value > 0 })
     }
 
     @Test("fentry: the refusal is one clear line, and feature probing says so up front")
@@ -300,6 +312,7 @@ final class Semaphore: @unchecked Sendable {
 
 final class ObjectHolder: @unchecked Sendable {
     var tid: UInt32 = 0
+    var cpuSeconds = 0.0
 }
 
 /// A pthread running `body`, joined with ``join()``.

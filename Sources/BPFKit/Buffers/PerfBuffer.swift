@@ -31,6 +31,8 @@ public final class PerfBuffer: @unchecked Sendable {
     private let mappedSize: Int
     private var scratch: [UInt8] = []
     private var closed = false
+    /// Held while samples are read and while the buffers are unmapped (see RingBuffer).
+    private let lock = Mutex()
     /// Records the kernel could not write because a CPU's buffer was full.
     public private(set) var lostEvents: UInt64 = 0
 
@@ -72,6 +74,10 @@ public final class PerfBuffer: @unchecked Sendable {
     /// The bytes include the kernel's padding: carry the payload length in the payload.
     @discardableResult
     public func consume(_ handler: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+        try lock.withLock { try consumeLocked(handler) }
+    }
+
+    private func consumeLocked(_ handler: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         guard !closed else { return 0 }
         var handled = 0
         for buffer in buffers {
@@ -117,25 +123,30 @@ public final class PerfBuffer: @unchecked Sendable {
         if ready > 0 { return ready }
         var tokens = [UInt64](repeating: 0, count: 64)
         let count = cbpf_epoll_wait(epoll.rawValue, &tokens, 64, timeout)
-        if count < 0 { throw SystemCallError(call: "epoll_wait", errno: -count) }
+        if count < 0 {
+            if lock.withLock({ closed }) { return 0 }  // closed by another thread meanwhile
+            throw SystemCallError(call: "epoll_wait", errno: -count)
+        }
         return try consume(handler)
     }
 
     /// The samples as an `AsyncSequence` of (cpu, bytes).
     public var records: AsyncThrowingStream<(cpu: Int, bytes: [UInt8]), any Error> {
-        pollingStream(isClosed: { [self] in closed }) { [self] yield in
+        pollingStream(isClosed: { [self] in lock.withLock { closed } }) { [self] yield in
             try poll(timeout: 100) { yield(($0, Array($1))) }
         }
     }
 
     public func close() {
-        guard !closed else { return }
-        closed = true
-        for buffer in buffers {
-            munmap(buffer.base, mappedSize)
-            buffer.event.close()
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            for buffer in buffers {
+                munmap(buffer.base, mappedSize)
+                buffer.event.close()
+            }
+            buffers.removeAll()
         }
-        buffers.removeAll()
         epoll.close()
     }
 

@@ -28,6 +28,9 @@ public final class RingBuffer: @unchecked Sendable {
     private let pageSize: Int
     private let epoll: FileDescriptor
     private var closed = false
+    /// Held while records are read and while the buffer is unmapped, so closing from one
+    /// thread while another polls (an `AsyncSequence` reader) never reads unmapped memory.
+    private let lock = Mutex()
 
     /// Maps the ring buffer's pages: the consumer page read-write, the producer page and
     /// the data area (mapped twice back to back, so a wrapped record reads contiguously)
@@ -64,6 +67,10 @@ public final class RingBuffer: @unchecked Sendable {
     /// during the call), and returns how many records it handled.
     @discardableResult
     public func consume(_ handler: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+        try lock.withLock { try consumeLocked(handler) }
+    }
+
+    private func consumeLocked(_ handler: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         guard !closed else { return 0 }
         var handled = 0
         var position = cbpf_load_acquire(consumer)
@@ -95,24 +102,30 @@ public final class RingBuffer: @unchecked Sendable {
         if ready > 0 { return ready }
         var token: UInt64 = 0
         let count = cbpf_epoll_wait(epoll.rawValue, &token, 1, timeout)
-        if count < 0 { throw SystemCallError(call: "epoll_wait", errno: -count) }
+        if count < 0 {
+            if lock.withLock({ closed }) { return 0 }  // closed by another thread meanwhile
+            throw SystemCallError(call: "epoll_wait", errno: -count)
+        }
         return try consume(handler)
     }
 
     /// The records as an `AsyncSequence` of byte arrays. A background thread waits for
     /// the kernel; the sequence ends when the task is cancelled or the reader is closed.
     public var records: AsyncThrowingStream<[UInt8], any Error> {
-        pollingStream(isClosed: { [self] in closed }) { [self] yield in
+        pollingStream(isClosed: { [self] in lock.withLock { closed } }) { [self] yield in
             try poll(timeout: 100) { yield(Array($0)) }
         }
     }
 
     /// Unmaps the buffer. Records not yet read are lost.
     public func close() {
-        guard !closed else { return }
-        closed = true
-        munmap(consumer, pageSize)
-        munmap(producer, pageSize + 2 * (Int(mask) + 1))
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            munmap(consumer, pageSize)
+            munmap(producer, pageSize + 2 * (Int(mask) + 1))
+        }
+        // A poller still in epoll_wait returns at its timeout and finds the buffer closed.
         epoll.close()
     }
 
