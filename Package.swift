@@ -1,21 +1,35 @@
 // swift-tools-version:6.1
-import Foundation
 import PackageDescription
 
-/// `*.bpf.c` files under a target folder, relative to it: SwiftPM must not compile them as C
-/// (they target BPF, not the host), so each target excludes them and the BPFCompiler plugin
-/// compiles them instead.
-func bpfSources(under target: String) -> [String] {
-    let root = Context.packageDirectory + "/" + target
-    guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
-    return walker.compactMap { $0 as? String }.filter { $0.hasSuffix(".bpf.c") }.sorted()
-}
+/// Each tool's BPF program, beside its Swift file. SwiftPM must not compile them as C (they
+/// target BPF, not the host), so the Tools target excludes them and the BPFCompiler plugin
+/// compiles them instead. Listed by hand: SwiftPM caches manifests by their text, so a list
+/// computed from the file system would miss a newly added program. Add each new one here.
+let toolPrograms = [
+    "Execsnoop/execsnoop.bpf.c",
+    "Opensnoop/opensnoop.bpf.c",
+    "Profile/profile.bpf.c",
+    "Offcputime/offcpu.bpf.c",
+    "Runqlat/runqlat.bpf.c",
+    "Runqlen/runqlen.bpf.c",
+    "Biolatency/biolatency.bpf.c",
+    "Biosnoop/biosnoop.bpf.c",
+    "Bitesize/bitesize.bpf.c",
+    "Fsslower/fsslower.bpf.c",
+    "Cachestat/cachestat.bpf.c",
+]
 
 let package = Package(
     name: "BPFKit",
     products: [
         .library(name: "BPFKit", targets: ["BPFKit"]),
         .executable(name: "bpfkit", targets: ["bpfkit"]),
+        // For packages that write their own tools (see Examples/bitehist): the build plugin that
+        // compiles and embeds `*.bpf.c`, the BPF-side headers it compiles them with, and the
+        // histogram and column output the tools print with.
+        .plugin(name: "BPFCompiler", targets: ["BPFCompiler"]),
+        .library(name: "BPFHeaders", targets: ["BPFHeaders"]),
+        .library(name: "Report", targets: ["Report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,17 +44,30 @@ let package = Package(
         // Tables, JSON lines and (later) histograms: shared output mechanics for every tool.
         .target(name: "Report"),
 
+        // Flame graphs: folded stacks in and out, interactive SVG, differential profiles.
+        .target(name: "FlameGraph"),
+
         // Event structs shared by the BPF programs and the Swift tools.
         .target(name: "ToolEvents"),
+
+        // The BPF-side headers (helpers by number, CO-RE macros, the small CO-RE vmlinux.h, the
+        // event ring), as a header-only product for other packages' BPF programs.
+        .target(name: "BPFHeaders", path: "Sources/Tools/BPF", publicHeadersPath: "."),
+
+        // Symbolization: kallsyms, per-process ELF symbols, JIT perf maps, demangling.
+        .target(name: "CSymbolize", linkerSettings: [.linkedLibrary("stdc++")]),
+        .target(name: "Symbolize", dependencies: ["BPFKit", "CSymbolize"]),
 
         // One folder per tool: its Swift file beside its `.bpf.c`, compiled by the BPFCompiler plugin.
         .target(
             name: "Tools",
             dependencies: [
                 "BPFKit", "Report", "ToolEvents",
+                "FlameGraph",
+                "Symbolize",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            exclude: ["BPF"] + bpfSources(under: "Sources/Tools"),
+            exclude: ["BPF"] + toolPrograms,
             plugins: ["BPFCompiler"]
         ),
 
@@ -60,6 +87,15 @@ let package = Package(
             dependencies: ["BPFKit", "CBPF"],
             exclude: ["Fixtures"],
             plugins: ["BPFCompiler"]
+        ),
+        .testTarget(
+            name: "FlameGraphTests",
+            dependencies: ["FlameGraph", "Tools"],
+            exclude: ["Golden"]
+        ),
+        .testTarget(
+            name: "SymbolizeTests",
+            dependencies: ["Symbolize", "BPFKit"]
         ),
         .testTarget(
             name: "ToolsTests",

@@ -16,7 +16,7 @@ struct BPFCompiler: BuildToolPlugin {
         let includeDirs = [
             packageRoot.appending(path: "Sources/Tools/BPF"),
             packageRoot.appending(path: "Sources/ToolEvents/include"),
-        ]
+        ] + dependencyHeaders(of: target)
         let clang = try context.tool(named: "clang").url
         let objcopy = try context.tool(named: "llvm-objcopy").url
         let headers = includeDirs.flatMap { files(under: $0, suffix: ".h") }
@@ -51,6 +51,13 @@ struct BPFCompiler: BuildToolPlugin {
                 outputFiles: [output]
             )
         }
+    }
+
+    /// The public header folders of the C targets `target` depends on, in this package or
+    /// another: a package using this plugin gets BPFKit's BPF headers (`bpf_helpers.h`,
+    /// `vmlinux.h`, …) by depending on its `BPFHeaders` product.
+    private func dependencyHeaders(of target: SourceModuleTarget) -> [URL] {
+        target.recursiveTargetDependencies.compactMap { ($0 as? ClangSourceModuleTarget)?.publicHeadersDirectoryURL }
     }
 
     private func files(under directory: URL, suffix: String) -> [URL] {

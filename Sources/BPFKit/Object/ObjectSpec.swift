@@ -179,6 +179,13 @@ public struct ObjectSpec: Sendable {
 
     public func map(named name: String) -> MapSpec? { maps.first { $0.name == name } }
 
+    /// Changes a map's definition before it is created, for sizes chosen at run time
+    /// (`--stack-storage-size`, buffer sizes).
+    public mutating func updateMap(_ name: String, _ change: (inout MapSpec) -> Void) throws(ObjectError) {
+        guard let index = maps.firstIndex(where: { $0.name == name }) else { throw ObjectError("no map \(name)") }
+        change(&maps[index])
+    }
+
     public func program(named name: String) -> ProgramSpec? { programs.first { $0.name == name } }
 
     /// Sets a global variable's initial value: for `const volatile` globals in `.rodata`,

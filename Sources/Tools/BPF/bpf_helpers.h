@@ -71,6 +71,19 @@ static void *(*bpf_get_current_task_btf)(void) = (void *)158;
 // callback once instead of every iteration. The callback returns 1 to stop early.
 static long (*bpf_loop)(u32 count, void *callback, void *context, u64 flags) = (void *)181;
 
+// floor(log2(v)) + 1 for v > 0, and 0 for 0: the slot of a power-of-two histogram as
+// bcc's bpf_log2l counts (slot 1 = 1, slot 2 = 2..3, slot 3 = 4..7, …).
+static __always_inline uint32_t log2_slot(uint64_t v) {
+    uint32_t slot = 0;
+    if (v >= (1ULL << 32)) { v >>= 32; slot += 32; }
+    if (v >= (1ULL << 16)) { v >>= 16; slot += 16; }
+    if (v >= (1ULL << 8)) { v >>= 8; slot += 8; }
+    if (v >= (1ULL << 4)) { v >>= 4; slot += 4; }
+    if (v >= (1ULL << 2)) { v >>= 2; slot += 2; }
+    if (v >= (1ULL << 1)) { slot += 1; }
+    return v ? slot + 1 : 0;
+}
+
 // CO-RE: a read whose field offset the loader (or the kernel) relocates against the
 // running kernel's BTF. The struct must be declared with preserve_access_index.
 #define BPF_CORE_READ_INTO(dst, src, field) \
@@ -80,6 +93,9 @@ static long (*bpf_loop)(u32 count, void *callback, void *context, u64 flags) = (
 #define bpf_core_field_exists(field) __builtin_preserve_field_info(field, 2)
 // 1 if the running kernel has this type.
 #define bpf_core_type_exists(type) __builtin_preserve_type_info(*(typeof(type) *)0, 0)
+// The value of an enumerator in the running kernel (enum values move between versions).
+#define bpf_core_enum_value(enum_type, enumerator) \
+    __builtin_preserve_enum_value(*(typeof(enum_type) *)enumerator, 1)
 
 #define BPF_CORE_READ(src, field)                                   \
     ({                                                              \

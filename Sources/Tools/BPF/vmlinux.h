@@ -8,12 +8,42 @@
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+struct sched_entity {
+    struct cfs_rq *cfs_rq;  // with CONFIG_FAIR_GROUP_SCHED
+};
+
+// The run queue of one CPU (or group): `nr_queued` since Linux 6.13, `nr_running` before
+// (see cfs_rq___pre_6_13).
+struct cfs_rq {
+    unsigned int nr_queued;
+};
+
+struct cfs_rq___pre_6_13 {
+    unsigned int nr_running;
+};
+
+struct ns_common {
+    unsigned int inum;
+};
+
+struct pid_namespace {
+    struct ns_common ns;
+};
+
+struct nsproxy {
+    struct pid_namespace *pid_ns_for_children;
+};
+
 struct task_struct {
     unsigned int __state;  // `long state` before Linux 5.14: see task_struct___pre_5_14
+    unsigned int flags;    // PF_KTHREAD marks kernel threads
+    struct sched_entity se;
     int pid;
     int tgid;
     struct task_struct *real_parent;
     char comm[16];
+    struct files_struct *files;
+    struct nsproxy *nsproxy;
 };
 
 // The same struct as kernels before 5.14 lay it out: CO-RE matches it to task_struct by
@@ -23,6 +53,8 @@ struct task_struct___pre_5_14 {
 };
 
 #pragma clang attribute pop
+
+#define PF_KTHREAD 0x00200000
 
 // User registers at a uprobe (x86_64 UAPI layout; the context of kprobe/uprobe programs).
 struct pt_regs {
@@ -54,6 +86,151 @@ struct trace_event_raw_sys_exit {
     struct trace_entry ent;
     long id;
     long ret;
+};
+
+
+// Files, from a task's descriptor table to the file system a file lives on (fsslower).
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct file_system_type {
+    const char *name;
+};
+
+struct super_block {
+    uint32_t s_dev;  // dev_t: major << 20 | minor
+    struct file_system_type *s_type;
+};
+
+struct inode {
+    unsigned short i_mode;
+    struct super_block *i_sb;
+    unsigned long i_ino;
+};
+
+struct qstr {
+    const unsigned char *name;
+};
+
+struct dentry {
+    struct qstr d_name;
+};
+
+struct path {
+    struct dentry *dentry;
+};
+
+struct file {
+    struct path f_path;
+    struct inode *f_inode;
+    long long f_pos;
+};
+
+struct fdtable {
+    unsigned int max_fds;
+    struct file **fd;
+};
+
+struct files_struct {
+    struct fdtable *fdt;
+};
+
+// The argument of the file systems' read_iter/write_iter (fentry on ext4_file_read_iter…).
+struct kiocb {
+    struct file *ki_filp;
+    long long ki_pos;
+};
+
+struct address_space {
+    struct inode *host;
+};
+
+// Block requests (biolatency, biosnoop): the disk is rq->q->disk from Linux 5.17 on
+// (request___rq_disk before), the operation and flags are cmd_flags.
+struct gendisk {
+    int major;
+    int first_minor;
+    char disk_name[32];
+};
+
+struct elevator_queue;
+
+struct request_queue {
+    struct elevator_queue *elevator;
+    struct gendisk *disk;
+};
+
+struct request {
+    struct request_queue *q;
+    unsigned int cmd_flags;
+    unsigned int __data_len;
+    unsigned long long __sector;
+};
+
+struct request___rq_disk {
+    struct gendisk *rq_disk;
+};
+
+// Page-cache folios (cachestat): a large folio has PG_head set and its order in the low
+// byte of _flags_1. The flags word is memdesc_flags_t from Linux 6.18 on (folio___long_flags before).
+struct folio {
+    struct {
+        unsigned long f;
+    } flags;
+    unsigned long _flags_1;
+};
+
+struct folio___long_flags {
+    unsigned long flags;
+};
+
+// Tracepoint records whose layout changed between kernels (block_rq gained `ioprio` in 6.9):
+// read through CO-RE, so each field's offset is the running kernel's.
+struct trace_event_raw_block_rq {
+    struct trace_entry ent;
+    uint32_t dev;
+    unsigned long long sector;
+    unsigned int nr_sector;
+    unsigned int bytes;
+    char rwbs[8];
+    char comm[16];
+};
+
+struct trace_event_raw_block_rq_completion {
+    struct trace_entry ent;
+    uint32_t dev;
+    unsigned long long sector;
+    unsigned int nr_sector;
+    int error;
+    char rwbs[8];
+};
+
+struct trace_event_raw_mm_filemap_op_page_cache {
+    struct trace_entry ent;
+    unsigned long i_ino;
+    unsigned long index;
+    uint32_t s_dev;
+    unsigned char order;
+};
+
+struct trace_event_raw_mm_filemap_op_page_cache_range {
+    struct trace_entry ent;
+    unsigned long i_ino;
+    uint32_t s_dev;
+    unsigned long index;
+    unsigned long last_index;
+};
+
+struct trace_event_raw_mm_filemap_fault {
+    struct trace_entry ent;
+    unsigned long i_ino;
+    uint32_t s_dev;
+    unsigned long index;
+};
+
+#pragma clang attribute pop
+
+enum pageflags {
+    PG_head = 6,
 };
 
 #endif

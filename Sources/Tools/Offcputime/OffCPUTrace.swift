@@ -1,0 +1,122 @@
+import ArgumentParser
+import BPFKit
+import Report
+
+/// The flags offcputime, wakeuptime, offwaketime and chaingraph share (bcc's).
+public struct OffCPUOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Trace this PID only.")
+    var pid: UInt32?
+
+    @Option(name: .shortAndLong, help: "Trace this TID only.")
+    var tid: UInt32?
+
+    @Flag(name: [.customShort("u"), .customLong("user-threads-only")], help: "User threads only (no kernel threads).")
+    var userThreadsOnly = false
+
+    @Flag(name: [.customShort("k"), .customLong("kernel-threads-only")], help: "Kernel threads only (no user threads).")
+    var kernelThreadsOnly = false
+
+    @Flag(name: [.customShort("U"), .customLong("user-stacks-only")], help: "Show stacks from user space only (no kernel space stacks).")
+    var userStacksOnly = false
+
+    @Flag(name: [.customShort("K"), .customLong("kernel-stacks-only")], help: "Show stacks from kernel space only (no user space stacks).")
+    var kernelStacksOnly = false
+
+    @Flag(name: [.customShort("d"), .long], help: "Insert delimiter between kernel/user stacks.")
+    var delimited = false
+
+    @Flag(name: [.customShort("f"), .long], help: "Output folded format (for flame graphs).")
+    var folded = false
+
+    @Option(name: .long, help: "Only count threads blocked in this state (e.g. 1 = TASK_INTERRUPTIBLE, 2 = TASK_UNINTERRUPTIBLE).")
+    var state: Int64?
+
+    @Option(name: [.customShort("m"), .customLong("min-block-time")], help: "The amount of time in microseconds over which we store traces.")
+    var minimumMicroseconds: UInt64 = 1
+
+    @Option(name: [.customShort("M"), .customLong("max-block-time")], help: "The amount of time in microseconds under which we store traces.")
+    var maximumMicroseconds: UInt64 = .max
+
+    @Option(name: .customLong("stack-storage-size"), help: "The number of unique stack traces that can be stored and displayed.")
+    var stackStorageSize: UInt32 = 16384
+
+    @Option(name: .customLong("svg"), help: "Also write a flame graph (SVG) of the result to this file.")
+    var svg: String?
+
+    @Flag(help: "Print one JSON object per stack instead of text.")
+    var json = false
+
+    @Argument(help: "Duration of the trace, in seconds.")
+    var duration: Double?
+
+    public init() {}
+
+    func check() throws {
+        if userThreadsOnly && kernelThreadsOnly { throw ValidationError("-u and -k are mutually exclusive") }
+        if userStacksOnly && kernelStacksOnly { throw ValidationError("-U and -K are mutually exclusive") }
+        if pid != nil && tid != nil { throw ValidationError("-p and -t are mutually exclusive") }
+        if minimumMicroseconds > maximumMicroseconds { throw ValidationError("-m must not be above -M") }
+        if let duration, !(duration > 0) { throw ValidationError("duration must be a positive number of seconds") }
+        if stackStorageSize == 0 { throw ValidationError("--stack-storage-size must be above 0") }
+    }
+}
+
+/// Loads and attaches the shared off-CPU program (offcpu.bpf.c) for one of the four tools,
+/// on BTF tracepoints where the kernel has them and raw tracepoints otherwise; runs for
+/// the duration (or until Ctrl-C); and returns the sums with their stacks.
+enum OffCPUTrace {
+    struct Mode {
+        /// Levels of the chain: 1 the blocked task, 2 with its waker, up to 4.
+        var depth: Int
+        var sleeperStacks = true
+        var untilWakeup = false
+    }
+
+    static func run(_ options: OffCPUOptions, mode: Mode, banner: String) throws -> StackSamples {
+        if let pid = options.pid { try requireProcess(pid) }
+        if let tid = options.tid { try requireProcess(tid) }
+        let btf = KernelFeatures.shared.has(.btfTracepoint)
+        let suffix = btf ? "btf" : "raw"
+        var programs: Set<String> = ["offcpu_switch_" + suffix]
+        if mode.depth > 1 || mode.untilWakeup { programs.insert("offcpu_waking_" + suffix) }
+        let object = try BPFObject(base64: BPFObjects.offcpu, name: "offcpu", programs: programs) { spec in
+            try spec.setGlobal("target_pid", to: options.pid ?? 0)
+            try spec.setGlobal("target_tid", to: options.tid ?? 0)
+            try spec.setGlobal("user_threads_only", to: options.userThreadsOnly)
+            try spec.setGlobal("kernel_threads_only", to: options.kernelThreadsOnly)
+            try spec.setGlobal("user_stacks_only", to: options.userStacksOnly)
+            try spec.setGlobal("kernel_stacks_only", to: options.kernelStacksOnly)
+            try spec.setGlobal("target_state", to: options.state ?? -1)
+            try spec.setGlobal("min_us", to: options.minimumMicroseconds)
+            try spec.setGlobal("max_us", to: options.maximumMicroseconds)
+            try spec.setGlobal("depth", to: UInt32(mode.depth))
+            try spec.setGlobal("sleeper_stacks", to: mode.sleeperStacks)
+            try spec.setGlobal("until_wakeup", to: mode.untilWakeup)
+            try spec.updateMap("stack_traces") { $0.maxEntries = options.stackStorageSize }
+        }
+        try object.attachAll()
+        let loop = try EventLoop(duration: options.duration)
+        if !options.folded && !options.json {
+            let until = options.duration.map { "for \(Columns.fixed($0, decimals: 0)) secs." } ?? "... Hit Ctrl-C to end."
+            Output.standardOutput.line("\(banner) \(until)")
+        }
+        try loop.run()
+        let samples = try StackSamples.readChains(from: object, depth: mode.depth, mergeThreads: options.tid == nil)
+        object.close()
+        return samples
+    }
+
+    static func printer(_ options: OffCPUOptions) -> StackPrinter {
+        StackPrinter(symbolizer: StackSymbolizer(), userStacks: !options.kernelStacksOnly,
+                     kernelStacks: !options.userStacksOnly, delimited: options.delimited)
+    }
+
+    /// "of all threads", "of PID 42", "of user threads", as bcc's banners say.
+    static func who(_ options: OffCPUOptions) -> String {
+        if let pid = options.pid { return "PID \(pid)" }
+        if let tid = options.tid { return "TID \(tid)" }
+        if options.userThreadsOnly { return "user threads" }
+        if options.kernelThreadsOnly { return "kernel threads" }
+        return "all threads"
+    }
+}

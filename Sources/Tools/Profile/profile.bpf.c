@@ -1,0 +1,71 @@
+// profile: sample stacks on every CPU at a fixed frequency (a perf_event program on the
+// cpu-clock software event) and count them in the kernel by (pid, tid, stacks).
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "stacks.h"
+
+#define EEXIST 17
+
+const volatile uint32_t target_pid = 0;  // 0 = every process
+const volatile uint32_t target_tid = 0;
+const volatile bool user_stacks_only = false;
+const volatile bool kernel_stacks_only = false;
+const volatile bool include_idle = false;
+
+// Samples whose stack could not be stored: a hash collision with a different stack
+// (-EEXIST) or a full map (-ENOMEM). Reported at exit.
+uint64_t stack_collisions = 0;
+uint64_t stack_failures = 0;
+uint64_t samples = 0;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+    __uint(key_size, sizeof(uint32_t));
+    __uint(value_size, MAX_STACK_DEPTH * sizeof(uint64_t));
+    __uint(max_entries, 16384);  // --stack-storage-size
+} stack_traces SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 40960);
+    __type(key, struct stack_key);
+    __type(value, uint64_t);
+} counts SEC(".maps");
+
+static __always_inline int32_t stack_id(void *ctx, uint64_t flags) {
+    long id = bpf_get_stackid(ctx, &stack_traces, flags);
+    if (id == -EEXIST)
+        __sync_fetch_and_add(&stack_collisions, 1);
+    else if (id < 0 && id != -14 /* EFAULT: no stack of this kind */)
+        __sync_fetch_and_add(&stack_failures, 1);
+    return (int32_t)id;
+}
+
+SEC("perf_event")
+int profile_sample(void *ctx) {
+    uint64_t id = bpf_get_current_pid_tgid();
+    uint32_t pid = id >> 32;
+    uint32_t tid = (uint32_t)id;
+    if (!include_idle && tid == 0)
+        return 0;
+    if (target_pid && pid != target_pid)
+        return 0;
+    if (target_tid && tid != target_tid)
+        return 0;
+
+    struct stack_key key = {.pid = pid, .tid = tid};
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    key.user_stack_id = kernel_stacks_only ? -14 : stack_id(ctx, BPF_F_USER_STACK);
+    key.kernel_stack_id = user_stacks_only ? -14 : stack_id(ctx, 0);
+    __sync_fetch_and_add(&samples, 1);
+
+    uint64_t one = 1;
+    uint64_t *count = bpf_map_lookup_elem(&counts, &key);
+    if (count)
+        __sync_fetch_and_add(count, 1);
+    else
+        bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
