@@ -202,6 +202,20 @@ struct FoldedStacksTests {
         #expect(ordered.frameCount == 6)
     }
 
+    @Test("repeated lines hit the stack cache; mostly distinct lines switch it off; both count right")
+    func repeatedStacks() {
+        var text = ""
+        for index in 0..<9000 { text += "main;worker\(index % 7);task\(index) 1\n" }
+        for index in 0..<3000 { text += "main;worker\(index % 7);task\(index % 5) 2\n" }
+        let stacks = FoldedStacks(text)
+        #expect(stacks.totalCount == 15000)
+        #expect(stacks.frameCount == 1 + 7 + 9000 + 30)  // 35 (worker, task) pairs repeat, 5 seen before
+        let hot = FoldedStacks(String(repeating: "a;b;c 1\nd;e 2\n", count: 5000))
+        #expect(hot.stacks == [.init(["a", "b", "c"], count: 5000), .init(["d", "e"], count: 10000)])
+        let chart = FoldedStacks(String(repeating: "a;b 1\nc 1\n", count: 3), order: .input)
+        #expect(chart.stacks.count == 6)
+    }
+
     @Test("a descriptor is read from its current offset, in parts too")
     func currentOffset() throws {
         let scratch = try ScratchDirectory()

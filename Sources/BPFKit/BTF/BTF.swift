@@ -65,19 +65,7 @@ public struct BTF: Sendable {
             let vlen = Int(info & 0xffff)
             let rawKind = UInt8((info >> 24) & 0x1f)
             guard let kind = Kind(rawValue: rawKind) else { throw BTFError("type \(offsets.count) has unknown kind \(rawKind)") }
-            let trailing: Int
-            switch kind {
-            case .int: trailing = 4
-            case .array: trailing = 12
-            case .struct, .union: trailing = 12 * vlen
-            case .enum: trailing = 8 * vlen
-            case .functionPrototype: trailing = 8 * vlen
-            case .variable: trailing = 4
-            case .dataSection: trailing = 12 * vlen
-            case .declarationTag: trailing = 4
-            case .enum64: trailing = 12 * vlen
-            default: trailing = 0
-            }
+            let trailing = Self.trailingSize(of: kind, vlen: vlen)
             guard cursor + 12 + trailing <= typesEnd else { throw BTFError("type \(offsets.count) (\(kind)) truncated") }
             offsets.append(cursor)
             cursor += 12 + trailing
@@ -85,6 +73,17 @@ public struct BTF: Sendable {
         self.offsets = offsets
         guard offsets.count - 1 <= 0xfffff else { throw BTFError("too many types") }
         nameIndex = NameIndex()
+    }
+
+    /// Bytes after a type's 12-byte header: its members, enumerators, parameters, …
+    static func trailingSize(of kind: Kind, vlen: Int) -> Int {
+        switch kind {
+        case .int, .variable, .declarationTag: 4
+        case .array: 12
+        case .struct, .union, .dataSection, .enum64: 12 * vlen
+        case .enum, .functionPrototype: 8 * vlen
+        default: 0
+        }
     }
 
     /// Split BTF (a kernel module's, from `/sys/kernel/btf/MODULE`) on top of its base: its

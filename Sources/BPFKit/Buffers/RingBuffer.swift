@@ -72,24 +72,23 @@ public final class RingBuffer: @unchecked Sendable {
 
     private func consumeLocked(_ handler: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         guard !closed else { return 0 }
+        // One pass up to the producer position seen now: a ring that refills as fast as it
+        // is read must not keep the caller (and its Ctrl-C handling) here forever.
         var handled = 0
         var position = cbpf_load_acquire(consumer)
-        while true {
-            let end = cbpf_load_acquire(producer)
-            guard position < end else { break }
-            while position < end {
-                let header = data + Int(position & mask)
-                let length = cbpf_load_acquire32(header)
-                if length & 0x8000_0000 != 0 { return handled }  // BUSY: reserved, not yet committed
-                let payload = Int(length & 0x3fff_ffff)
-                position += UInt64((payload + 8 + 7) & ~7)
-                if length & 0x4000_0000 == 0 {  // not DISCARDed
-                    defer { cbpf_store_release(consumer, position) }
-                    try handler(UnsafeRawBufferPointer(start: header + 8, count: payload))
-                    handled += 1
-                } else {
-                    cbpf_store_release(consumer, position)
-                }
+        let end = cbpf_load_acquire(producer)
+        while position < end {
+            let header = data + Int(position & mask)
+            let length = cbpf_load_acquire32(header)
+            if length & 0x8000_0000 != 0 { break }  // BUSY: reserved, not yet committed
+            let payload = Int(length & 0x3fff_ffff)
+            position += UInt64((payload + 8 + 7) & ~7)
+            if length & 0x4000_0000 == 0 {  // not DISCARDed
+                defer { cbpf_store_release(consumer, position) }
+                try handler(UnsafeRawBufferPointer(start: header + 8, count: payload))
+                handled += 1
+            } else {
+                cbpf_store_release(consumer, position)
             }
         }
         return handled

@@ -139,14 +139,19 @@ public final class BPFObject: @unchecked Sendable {
 
     /// The BTF type id a program attaches to, for the kinds that name one at load time.
     static func attachTarget(of program: ProgramSpec) throws -> UInt32 {
+        let (name, kind): (String, BTF.Kind)
         switch program.attachPoint {
-        case .btfTracepoint(let name):
-            return try KernelBTF.shared().requireTypeID(named: "btf_trace_" + name, kind: .typedef, for: program.name)
-        case .fentry(let function), .fexit(let function):
-            return try KernelBTF.shared().requireTypeID(named: function, kind: .function, for: program.name)
-        default:
-            return 0
+        case .btfTracepoint(let tracepoint): (name, kind) = ("btf_trace_" + tracepoint, .typedef)
+        case .fentry(let function), .fexit(let function): (name, kind) = (function, .function)
+        default: return 0
         }
+        guard let id = KernelBTF.typeIDs(named: [name], kind: kind)[name] else {
+            if readFileBytes(KernelBTF.path, limit: 4) == nil {
+                throw LoadError("load program \(program.name)", BTFError("this kernel has no BTF (\(KernelBTF.path)), needed for \(program.sectionName)"))
+            }
+            throw LoadError("load program \(program.name)", BTFError("kernel BTF has no \(kind) \(name)"))
+        }
+        return id
     }
 
     public func map(_ name: String) throws(ObjectError) -> BPFMap {

@@ -52,13 +52,14 @@ public final class KernelFeatures: @unchecked Sendable {
         case .rawTracepoint: return probeProgram(.rawTracepoint)
         case .perfEvent: return probeProgram(.perfEvent)
         case .btfTracepoint:
-            guard let id = try? KernelBTF.shared().typeID(named: "btf_trace_sched_switch", kind: .typedef) else {
+            guard let id = KernelBTF.typeIDs(named: ["btf_trace_sched_switch"], kind: .typedef)["btf_trace_sched_switch"] else {
                 return "kernel BTF has no btf_trace_sched_switch"
             }
             return probeProgram(.tracing, attachType: .traceRawTracepoint, attachBTFID: id)
         case .fentry:
-            guard let btf = try? KernelBTF.shared() else { return "fentry needs kernel BTF" }
-            guard let id = ["do_nanosleep", "vfs_read", "schedule"].lazy.compactMap({ btf.typeID(named: $0, kind: .function) }).first else {
+            let candidates = ["do_nanosleep", "vfs_read", "schedule"]
+            let ids = KernelBTF.typeIDs(named: candidates, kind: .function)
+            guard let id = candidates.lazy.compactMap({ ids[$0] }).first else {
                 return "kernel BTF names no probe-able function"
             }
             if let failure = probeProgram(.tracing, attachType: .traceFentry, attachBTFID: id) {
@@ -81,7 +82,7 @@ public final class KernelFeatures: @unchecked Sendable {
         case .taskStorage:
             // Task storage needs BTF for its value; a map-create without it says EINVAL on
             // kernels that know the type and EINVAL otherwise too, so check the kernel's type list.
-            return (try? KernelBTF.shared().typeID(named: "bpf_local_storage_map", kind: .struct)) != nil
+            return KernelBTF.typeIDs(named: ["bpf_local_storage_map"], kind: .struct)["bpf_local_storage_map"] != nil
                 ? nil : "kernel BTF has no bpf_local_storage_map"
         case .loopHelper:
             // bpf_loop with a null callback is rejected by name ("bpf_loop … unknown func") when missing.

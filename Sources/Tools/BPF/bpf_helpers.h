@@ -71,8 +71,8 @@ static void *(*bpf_get_current_task_btf)(void) = (void *)158;
 // callback once instead of every iteration. The callback returns 1 to stop early.
 static long (*bpf_loop)(u32 count, void *callback, void *context, u64 flags) = (void *)181;
 
-// floor(log2(v)) + 1 for v > 0, and 0 for 0: the slot of a power-of-two histogram as
-// bcc's bpf_log2l counts (slot 1 = 1, slot 2 = 2..3, slot 3 = 4..7, …).
+// floor(log2(v)) + 1, with 0 in slot 1 beside 1: the slot of a power-of-two histogram as
+// bcc's bpf_log2l counts (slot 1 = 0..1, slot 2 = 2..3, slot 3 = 4..7, …).
 static __always_inline uint32_t log2_slot(uint64_t v) {
     uint32_t slot = 0;
     if (v >= (1ULL << 32)) { v >>= 32; slot += 32; }
@@ -81,7 +81,7 @@ static __always_inline uint32_t log2_slot(uint64_t v) {
     if (v >= (1ULL << 4)) { v >>= 4; slot += 4; }
     if (v >= (1ULL << 2)) { v >>= 2; slot += 2; }
     if (v >= (1ULL << 1)) { slot += 1; }
-    return v ? slot + 1 : 0;
+    return slot + 1;
 }
 
 // CO-RE: a read whose field offset the loader (or the kernel) relocates against the

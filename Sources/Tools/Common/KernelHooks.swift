@@ -21,10 +21,9 @@ enum KernelHooks {
     static func whyNoBTFTracepoints(_ events: [String]) -> String? {
         if tracepointsForced { return "BPFKIT_HOOKS=tracepoints" }
         if let reason = KernelFeatures.shared.reasonMissing(.btfTracepoint) { return reason }
-        guard let btf = try? KernelBTF.shared() else { return "no kernel BTF" }
-        for event in events where btf.typeID(named: "btf_trace_" + event, kind: .typedef) == nil {
-            return "kernel BTF has no btf_trace_\(event)"
-        }
+        let names = events.map { "btf_trace_" + $0 }
+        let found = KernelBTF.typeIDs(named: names, kind: .typedef)
+        for name in names where found[name] == nil { return "kernel BTF has no \(name)" }
         return nil
     }
 
@@ -32,8 +31,8 @@ enum KernelHooks {
     static func whyNoFentry(_ functions: [String]) -> String? {
         if tracepointsForced { return "BPFKIT_HOOKS=tracepoints" }
         if let reason = KernelFeatures.shared.reasonMissing(.fentry) { return reason }
-        guard let btf = try? KernelBTF.shared() else { return "no kernel BTF" }
-        for function in functions where btf.typeID(named: function, kind: .function) == nil {
+        let found = KernelBTF.typeIDs(named: functions, kind: .function)
+        for function in functions where found[function] == nil {
             return "kernel BTF has no function \(function) (inlined, or in a module)"
         }
         return nil

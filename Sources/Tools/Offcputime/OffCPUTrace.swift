@@ -75,8 +75,9 @@ enum OffCPUTrace {
     static func run(_ options: OffCPUOptions, mode: Mode, banner: String) throws -> StackSamples {
         if let pid = options.pid { try requireProcess(pid) }
         if let tid = options.tid { try requireProcess(tid) }
-        let btf = KernelFeatures.shared.has(.btfTracepoint)
-        let suffix = btf ? "btf" : "raw"
+        // Raw tracepoints carry the same arguments and need no kernel BTF lookup (the
+        // programs read every field through CO-RE), so they are the cheaper start.
+        let suffix = KernelFeatures.shared.has(.rawTracepoint) ? "raw" : "btf"
         var programs: Set<String> = ["offcpu_switch_" + suffix]
         if mode.depth > 1 || mode.untilWakeup { programs.insert("offcpu_waking_" + suffix) }
         let object = try BPFObject(base64: BPFObjects.offcpu, name: "offcpu", programs: programs) { spec in

@@ -54,7 +54,8 @@ public struct Runqlat: ParsableCommand {
         try reportingFailures(tool: "runqlat") {
             // Load and attach.
             if let pid { try requireProcess(pid) }
-            let suffix = KernelFeatures.shared.has(.btfTracepoint) ? "btf" : "raw"
+            // Raw tracepoints need no kernel BTF lookup; the programs read fields through CO-RE.
+            let suffix = KernelFeatures.shared.has(.rawTracepoint) ? "raw" : "btf"
             let programs: Set<String> = ["runqlat_wakeup_" + suffix, "runqlat_wakeup_new_" + suffix, "runqlat_switch_" + suffix]
             let groupBy: UInt32 = perProcess ? 1 : perThread ? 2 : perNamespace ? 3 : 0
             let object = try BPFObject(base64: BPFObjects.runqlat, name: "runqlat", programs: programs) { spec in
