@@ -328,3 +328,41 @@ final class ThreadRunner: @unchecked Sendable {
     }
     func join() { pthread_join(thread, nil) }
 }
+
+@Suite("Stack capture against the real kernel")
+struct StackCaptureTests {
+    @Test("bpf_get_stack into an event and bpf_get_stackid into a stack map give the same stacks")
+    func stacks() throws {
+        let tid = currentThreadID()
+        var spec = try ObjectSpec(elf: Base64.decode(BPFObjects.stacks)!, name: "stacks")
+        try spec.setGlobal("target_tid", to: tid)
+        let object = try BPFObject(spec: spec)
+        defer { object.close() }
+        try object.attachAll()
+        let ring = try RingBuffer(map: object.map("events"))
+        _ = getppid()
+        var event: [UInt8] = []
+        _ = eventually(timeout: 3000) {
+            _ = try? ring.poll(timeout: 10) { event = Array($0) }
+            return !event.isEmpty
+        }
+        try #require(event.count >= 24 + 2 * 32 * 8)
+        func int64(_ at: Int) -> Int64 { event.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int64.self) } }
+        func int32(_ at: Int) -> Int32 { event.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int32.self) } }
+        func frames(_ at: Int, bytes: Int64) -> [UInt64] {
+            (0..<Int(max(0, bytes) / 8)).map { index in event.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at + index * 8, as: UInt64.self) } }
+        }
+        let userBytes = int64(0), kernelBytes = int64(8)
+        #expect(userBytes > 0 && kernelBytes > 0, "bpf_get_stack: user \(userBytes), kernel \(kernelBytes)")
+        let user = frames(24, bytes: userBytes), kernel = frames(24 + 32 * 8, bytes: kernelBytes)
+        // User addresses are below the kernel's half of the address space, kernel ones above.
+        #expect(user.allSatisfy { $0 < 0x8000_0000_0000_0000 })
+        #expect(kernel.allSatisfy { $0 >= 0xffff_0000_0000_0000 })
+        let stackMap = try StackTraceMap(object.map("stack_traces"))
+        #expect(stackMap.maximumDepth == 32)
+        #expect(try stackMap.frames(id: int32(16)) == user)
+        #expect(try stackMap.frames(id: int32(20)) == kernel)
+        #expect(!stackMap.isTruncated(user))
+        #expect(try stackMap.frames(id: -14).isEmpty)
+    }
+}
