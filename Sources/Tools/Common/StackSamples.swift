@@ -129,6 +129,22 @@ final class StackSymbolizer {
         return names.map { $0 + suffix }
     }
 
+    /// Reads a process's mappings now, while it runs, so its stacks still resolve if it
+    /// exits before the tool prints.
+    func prepare(pid: UInt32) {
+        guard pid != 0, processes[pid] == nil else { return }
+        let symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: pid))
+        symbolizer.prepare()
+        processes[pid] = symbolizer
+    }
+
+    /// Prepares every process found in a stack tool's `counts` map (keys `Key`, whose
+    /// processes `pids` lists): called every second while tracing.
+    func prepareProcesses<Key: BitwiseCopyable>(in counts: BPFMap, as: Key.Type, pids: (Key) -> [UInt32]) {
+        guard let keys = try? TypedMap<Key, UInt64>(counts).keys() else { return }
+        for key in keys { for pid in pids(key) { prepare(pid: pid) } }
+    }
+
     /// Leaf first; `["[Missed User Stack]"]` when the kernel could not store the stack.
     func userFrames(_ level: StackSamples.Level) -> [String] {
         if level.userStackError < 0 && level.userStackError != StackSamples.efault { return ["[Missed User Stack]"] }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Report
+import ToolEvents
 
 /// The flags offcputime, wakeuptime, offwaketime and chaingraph share (bcc's).
 public struct OffCPUOptions: ParsableArguments {
@@ -72,6 +73,9 @@ enum OffCPUTrace {
         var untilWakeup = false
     }
 
+    /// Symbolizes for the tool; prepared with each traced process while it runs.
+    nonisolated(unsafe) static let symbolizer = StackSymbolizer()
+
     static func run(_ options: OffCPUOptions, mode: Mode, banner: String) throws -> StackSamples {
         if let pid = options.pid { try requireProcess(pid) }
         if let tid = options.tid { try requireProcess(tid) }
@@ -97,6 +101,14 @@ enum OffCPUTrace {
         }
         try object.attachAll()
         let loop = try EventLoop(duration: options.duration)
+        let counts = try object.map("counts")
+        try loop.every(1) {
+            symbolizer.prepareProcesses(in: counts, as: chain_key.self) { key in
+                withUnsafeBytes(of: key.levels) { raw in
+                    (0..<Int(CHAIN_MAX_DEPTH)).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<stack_key>.stride, as: stack_key.self).pid }
+                }
+            }
+        }
         if !options.folded && !options.json {
             let until = options.duration.map { "for \(Columns.fixed($0, decimals: 0)) secs." } ?? "... Hit Ctrl-C to end."
             Output.standardOutput.line("\(banner) \(until)")
@@ -108,7 +120,7 @@ enum OffCPUTrace {
     }
 
     static func printer(_ options: OffCPUOptions) -> StackPrinter {
-        StackPrinter(symbolizer: StackSymbolizer(), userStacks: !options.kernelStacksOnly,
+        StackPrinter(symbolizer: symbolizer, userStacks: !options.kernelStacksOnly,
                      kernelStacks: !options.userStacksOnly, delimited: options.delimited)
     }
 

@@ -89,6 +89,9 @@ public struct Profile: ParsableCommand {
         let rate: PerfEvent.Rate = count.map { .period($0) } ?? .frequency(frequency ?? 49)
         object.keep(try object.program("profile_sample").attachPerfEvent(.cpuClock, rate: rate, cpus: cpu.map { [$0] }))
         let loop = try EventLoop(duration: duration)
+        let symbolizer = StackSymbolizer(showModule: showModule, annotateKernel: annotations)
+        let counts = try object.map("counts")
+        try loop.every(1) { symbolizer.prepareProcesses(in: counts, as: stack_key.self) { [$0.pid] } }
         if !folded && !json {
             let rateText = count.map { "every \($0) events" } ?? "at \(frequency ?? 49) Hertz"
             let who = pid.map { "PID \($0)" } ?? tid.map { "TID \($0)" } ?? "all threads"
@@ -102,7 +105,7 @@ public struct Profile: ParsableCommand {
         let samples = try StackSamples.read(from: object, mergeThreads: tid == nil)
         object.close()
         let printer = StackPrinter(
-            symbolizer: StackSymbolizer(showModule: showModule, annotateKernel: annotations),
+            symbolizer: symbolizer,
             userStacks: !kernelStacksOnly, kernelStacks: !userStacksOnly, delimited: delimited)
         printer.printSingle(samples, folded: folded, json: json, valueName: "count")
         try writeFlameGraph(svg, palette: .hot, title: "CPU Flame Graph", countName: "samples",
