@@ -1,3 +1,5 @@
+import CBPF
+
 /// A dynamic perf PMU for probes (`/sys/bus/event_source/devices/{kprobe,uprobe}`): its
 /// perf event type and the config bit that turns a probe into a return probe.
 struct ProbePMU {
@@ -18,5 +20,32 @@ struct ProbePMU {
             bit = number
         }
         return ProbePMU(type: type, returnBit: 1 << bit)
+    }
+
+    /// Opens a probe event: `target` is the string config1 points at (binary path or
+    /// function name), `offset` goes in config2.
+    func open(target: String, offset: UInt64, returnProbe: Bool, pid: Int32, cpu: Int32) throws(SystemCallError) -> FileDescriptor {
+        let bytes = Array(target.utf8) + [0]
+        var attribute = cbpf_perf_event_attr()
+        attribute.type = type
+        attribute.config = returnProbe ? returnBit : 0
+        attribute.config2 = offset
+        attribute.sample_period_or_freq = 1
+        attribute.wakeup_events_or_watermark = 1
+        return try bytes.withUnsafeBufferPointer { (text) throws(SystemCallError) -> FileDescriptor in
+            attribute.config1 = address(text.baseAddress)
+            return try perfEventOpen(&attribute, pid: pid, cpu: cpu)
+        }
+    }
+}
+
+extension BPFProgram {
+    /// Whether to attach as a return probe: as asked, else as the section name says.
+    func isReturnProbe(_ asked: Bool?) -> Bool {
+        if let asked { return asked }
+        switch spec.attachPoint {
+        case .kretprobe, .uretprobe: return true
+        default: return false
+        }
     }
 }

@@ -94,32 +94,17 @@ extension BPFProgram {
     /// let link = try program.attachUprobe(UprobeTarget(binary: "c", symbol: "malloc", pid: pid))
     /// ```
     public func attachUprobe(_ target: UprobeTarget, returnProbe: Bool? = nil) throws -> Link {
-        let isReturn: Bool
-        if let returnProbe {
-            isReturn = returnProbe
-        } else if case .uretprobe = spec.attachPoint {
-            isReturn = true
-        } else {
-            isReturn = false
-        }
+        let isReturn = isReturnProbe(returnProbe)
         guard let pmu = ProbePMU.named("uprobe") else {
             throw AttachError("attach \(name): this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)")
         }
         let (path, fileOffset) = try target.resolve()
-        let pathBytes = Array(path.utf8) + [0]
-        let event = try pathBytes.withUnsafeBytes { (text) throws -> FileDescriptor in
-            var attribute = cbpf_perf_event_attr()
-            attribute.type = pmu.type
-            attribute.config = isReturn ? pmu.returnBit : 0
-            attribute.config1 = address(text.baseAddress)
-            attribute.config2 = fileOffset
-            attribute.sample_period_or_freq = 1
-            attribute.wakeup_events_or_watermark = 1
-            do {
-                return try perfEventOpen(&attribute, pid: target.pid ?? -1, cpu: target.pid == nil ? 0 : -1)
-            } catch {
-                throw AttachError("attach \(name) to \(isReturn ? "uretprobe" : "uprobe") \(target): \(error)")
-            }
+        let event: FileDescriptor
+        do {
+            event = try pmu.open(target: path, offset: fileOffset, returnProbe: isReturn,
+                                 pid: target.pid ?? -1, cpu: target.pid == nil ? 0 : -1)
+        } catch {
+            throw AttachError("attach \(name) to \(isReturn ? "uretprobe" : "uprobe") \(target): \(error)")
         }
         return try attachPerfEvent(event, description: "\(isReturn ? "uretprobe" : "uprobe") \(target)")
     }

@@ -53,18 +53,15 @@ public struct Biolatency: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Say which kernel hooks the tool attached to, and why.")
     var verbose = false
 
-    @Argument(help: "Output interval, in seconds.")
-    var interval: Double?
-
-    @Argument(help: "Number of outputs.")
-    var count: Int?
+    @OptionGroup var intervals: IntervalOptions
+    var interval: Double? { intervals.interval }
+    var count: Int? { intervals.count }
 
     public init() {}
 
     public func validate() throws {
         if disks && flags { throw ValidationError("can only use -D or -F") }
-        if let interval, !(interval > 0) { throw ValidationError("interval must be a positive number of seconds") }
-        if let count, count <= 0 { throw ValidationError("count must be above 0") }
+        try intervals.check()
     }
 
     public func run() throws {

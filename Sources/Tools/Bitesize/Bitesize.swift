@@ -34,18 +34,15 @@ public struct Bitesize: ParsableCommand {
     @Flag(help: "JSON output: one object per interval.")
     var json = false
 
-    @Argument(help: "Output interval, in seconds.")
-    var interval: Double?
-
-    @Argument(help: "Number of outputs.")
-    var count: Int?
+    @OptionGroup var intervals: IntervalOptions
+    var interval: Double? { intervals.interval }
+    var count: Int? { intervals.count }
 
     public init() {}
 
     public func validate() throws {
         if let comm, comm.isEmpty || comm.utf8.count > 15 { throw ValidationError("--comm must be 1 to 15 bytes (a process name)") }
-        if let interval, !(interval > 0) { throw ValidationError("interval must be a positive number of seconds") }
-        if let count, count <= 0 { throw ValidationError("count must be above 0") }
+        try intervals.check()
     }
 
     public func run() throws {

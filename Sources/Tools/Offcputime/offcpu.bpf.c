@@ -9,9 +9,8 @@
 #include "vmlinux.h"
 #include "bpf_helpers.h"
 #include "stacks.h"
+#include "bpfkit_stacks.h"
 
-#define EFAULT 14
-#define EEXIST 17
 
 const volatile uint32_t target_pid = 0;  // 0 = every process
 const volatile uint32_t target_tid = 0;
@@ -26,20 +25,11 @@ const volatile uint32_t depth = 1;             // levels kept: 1 = the sleeper o
 const volatile bool sleeper_stacks = true;     // wakeuptime keeps only the waker's stacks
 const volatile bool until_wakeup = false;      // wakeuptime: blocked time, not off-CPU time
 
-uint64_t stack_collisions = 0;
-uint64_t stack_failures = 0;
 
 struct sleep {
     uint64_t start_ns;
     struct chain_key chain;
 };
-
-struct {
-    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
-    __uint(key_size, sizeof(uint32_t));
-    __uint(value_size, MAX_STACK_DEPTH * sizeof(uint64_t));
-    __uint(max_entries, 16384);  // --stack-storage-size
-} stack_traces SEC(".maps");
 
 // Threads now off CPU, by thread id.
 struct {
@@ -64,15 +54,6 @@ struct {
     __type(key, struct chain_key);
     __type(value, uint64_t);
 } counts SEC(".maps");
-
-static __always_inline int32_t stack_id(void *ctx, uint64_t flags) {
-    long id = bpf_get_stackid(ctx, &stack_traces, flags);
-    if (id == -EEXIST)
-        __sync_fetch_and_add(&stack_collisions, 1);
-    else if (id < 0 && id != -EFAULT)
-        __sync_fetch_and_add(&stack_failures, 1);
-    return (int32_t)id;
-}
 
 // Describes the current task (whose stacks bpf_get_stackid takes).
 static __always_inline void describe_current(struct stack_key *level, void *ctx, bool stacks) {

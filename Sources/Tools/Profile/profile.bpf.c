@@ -3,8 +3,8 @@
 #include "vmlinux.h"
 #include "bpf_helpers.h"
 #include "stacks.h"
+#include "bpfkit_stacks.h"
 
-#define EEXIST 17
 
 const volatile uint32_t target_pid = 0;  // 0 = every process
 const volatile uint32_t target_tid = 0;
@@ -12,18 +12,7 @@ const volatile bool user_stacks_only = false;
 const volatile bool kernel_stacks_only = false;
 const volatile bool include_idle = false;
 
-// Samples whose stack could not be stored: a hash collision with a different stack
-// (-EEXIST) or a full map (-ENOMEM). Reported at exit.
-uint64_t stack_collisions = 0;
-uint64_t stack_failures = 0;
 uint64_t samples = 0;
-
-struct {
-    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
-    __uint(key_size, sizeof(uint32_t));
-    __uint(value_size, MAX_STACK_DEPTH * sizeof(uint64_t));
-    __uint(max_entries, 16384);  // --stack-storage-size
-} stack_traces SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -31,15 +20,6 @@ struct {
     __type(key, struct stack_key);
     __type(value, uint64_t);
 } counts SEC(".maps");
-
-static __always_inline int32_t stack_id(void *ctx, uint64_t flags) {
-    long id = bpf_get_stackid(ctx, &stack_traces, flags);
-    if (id == -EEXIST)
-        __sync_fetch_and_add(&stack_collisions, 1);
-    else if (id < 0 && id != -14 /* EFAULT: no stack of this kind */)
-        __sync_fetch_and_add(&stack_failures, 1);
-    return (int32_t)id;
-}
 
 SEC("perf_event")
 int profile_sample(void *ctx) {
@@ -55,8 +35,8 @@ int profile_sample(void *ctx) {
 
     struct stack_key key = {.pid = pid, .tid = tid};
     bpf_get_current_comm(key.comm, sizeof(key.comm));
-    key.user_stack_id = kernel_stacks_only ? -14 : stack_id(ctx, BPF_F_USER_STACK);
-    key.kernel_stack_id = user_stacks_only ? -14 : stack_id(ctx, 0);
+    key.user_stack_id = kernel_stacks_only ? -EFAULT : stack_id(ctx, BPF_F_USER_STACK);
+    key.kernel_stack_id = user_stacks_only ? -EFAULT : stack_id(ctx, 0);
     __sync_fetch_and_add(&samples, 1);
 
     uint64_t one = 1;

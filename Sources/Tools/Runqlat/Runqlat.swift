@@ -36,18 +36,13 @@ public struct Runqlat: ParsableCommand {
     @Flag(help: "Print one JSON object per histogram instead of text.")
     var json = false
 
-    @Argument(help: "Output interval, in seconds.")
-    var interval: Double?
-
-    @Argument(help: "Number of outputs.")
-    var count: Int?
+    @OptionGroup var intervals: IntervalOptions
 
     public init() {}
 
     public func validate() throws {
         if [perProcess, perNamespace, perThread].filter({ $0 }).count > 1 { throw ValidationError("-P, -L and --pidnss are mutually exclusive") }
-        if let interval, !(interval > 0) { throw ValidationError("interval must be a positive number of seconds") }
-        if let count, count < 1 { throw ValidationError("count must be at least 1") }
+        try intervals.check()
     }
 
     public func run() throws {
@@ -73,10 +68,7 @@ public struct Runqlat: ParsableCommand {
             let printAndClear = {
                 try printHistograms(histograms, label: label, unit: unit, timestamp: timestamp, json: json)
             }
-            let loop = try EventLoop()
-            if let interval { try loop.every(interval, count: count, printAndClear) }
-            let stop = try loop.run()
-            if interval == nil || stop != .intervalsDone { try printAndClear() }
+            try EventLoop().run(reportingEvery: intervals, printAndClear)
             object.close()
         }
     }

@@ -26,17 +26,12 @@ public struct Runqlen: ParsableCommand {
     @Flag(help: "Print one JSON object per histogram instead of text.")
     var json = false
 
-    @Argument(help: "Output interval, in seconds.")
-    var interval: Double?
-
-    @Argument(help: "Number of outputs.")
-    var count: Int?
+    @OptionGroup var intervals: IntervalOptions
 
     public init() {}
 
     public func validate() throws {
-        if let interval, !(interval > 0) { throw ValidationError("interval must be a positive number of seconds") }
-        if let count, count < 1 { throw ValidationError("count must be at least 1") }
+        try intervals.check()
     }
 
     public func run() throws {
@@ -56,10 +51,7 @@ public struct Runqlen: ParsableCommand {
                                         json: json, linear: true)
                 }
             }
-            let loop = try EventLoop()
-            if let interval { try loop.every(interval, count: count, report) }
-            let stop = try loop.run()
-            if interval == nil || stop != .intervalsDone { try report() }
+            try EventLoop().run(reportingEvery: intervals, report)
             object.close()
         }
     }
