@@ -8,6 +8,7 @@
 // The clock starts at issue to the driver, or with -Q at insertion into the OS queue.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_block.h"
 #include "biolatency.h"
 
 // Options, fixed before load so the verifier prunes what they switch off.
@@ -39,19 +40,6 @@ struct {
 // -e: the sum of every latency (ns) and their number.
 uint64_t total_ns = 0;
 uint64_t total_count = 0;
-
-static __always_inline uint32_t request_dev(struct request *rq) {
-    struct gendisk *disk;
-    if (bpf_core_field_exists(((struct request___rq_disk *)rq)->rq_disk))
-        disk = BPF_CORE_READ((struct request___rq_disk *)rq, rq_disk);
-    else {
-        struct request_queue *q = BPF_CORE_READ(rq, q);
-        disk = BPF_CORE_READ(q, disk);
-    }
-    if (!disk)
-        return 0;
-    return ((uint32_t)BPF_CORE_READ(disk, major) << 20) | (uint32_t)BPF_CORE_READ(disk, first_minor);
-}
 
 static __always_inline void remember(struct start_key *key, uint64_t flags) {
     uint64_t now = bpf_ktime_get_ns();

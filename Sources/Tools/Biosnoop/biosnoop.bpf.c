@@ -7,6 +7,7 @@
 // with CO-RE) or the trace-event programs (keyed by dev and sector).
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_block.h"
 #define EVENTS_RING_BYTES (512 * 1024)
 #include "bpfkit_events.h"
 #include "biosnoop.h"
@@ -93,19 +94,6 @@ done:
 }
 
 // --- BTF tracepoints: the request itself.
-
-static __always_inline uint32_t request_dev(struct request *rq) {
-    struct gendisk *disk;
-    if (bpf_core_field_exists(((struct request___rq_disk *)rq)->rq_disk))
-        disk = BPF_CORE_READ((struct request___rq_disk *)rq, rq_disk);
-    else {
-        struct request_queue *q = BPF_CORE_READ(rq, q);
-        disk = BPF_CORE_READ(q, disk);
-    }
-    if (!disk)
-        return 0;
-    return ((uint32_t)BPF_CORE_READ(disk, major) << 20) | (uint32_t)BPF_CORE_READ(disk, first_minor);
-}
 
 // block_io_start, or block_rq_insert where there is no block_io_start (the tool attaches it).
 SEC("tp_btf/block_io_start")

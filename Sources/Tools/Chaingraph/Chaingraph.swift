@@ -39,15 +39,7 @@ public struct Chaingraph: ParsableCommand {
             let samples = try OffCPUTrace.run(
                 options, mode: .init(depth: depth),
                 banner: "Tracing blocked time (us) by stack and \(depth - 1) levels of wakers of \(OffCPUTrace.who(options))")
-            let printer = OffCPUTrace.printer(options)
-            let lines = samples.stacks.map { stack in (chainFrames(stack, printer: printer), stack.value) }
-            if options.folded {
-                printer.printFolded(lines)
-            } else {
-                printChains(samples, printer: printer, json: options.json)
-            }
-            try writeFlameGraph(options.svg, palette: .chain, title: "Chain Graph", countName: "us", lines: lines)
-            samples.reportProblems(stackStorageSize: options.stackStorageSize)
+            try OffCPUTrace.printChains(samples, options, title: "Chain Graph")
         }
     }
 }

@@ -119,6 +119,20 @@ enum OffCPUTrace {
         return samples
     }
 
+    /// Prints offwaketime's and chaingraph's result: folded chains, or bcc's text or JSON,
+    /// and the flame graph with `--svg`.
+    static func printChains(_ samples: StackSamples, _ options: OffCPUOptions, title: String) throws {
+        let printer = printer(options)
+        let lines = samples.stacks.map { stack in (chainFrames(stack, printer: printer), stack.value) }
+        if options.folded {
+            printer.printFolded(lines)
+        } else {
+            printChainText(samples, printer: printer, json: options.json)
+        }
+        try writeFlameGraph(options.svg, palette: .chain, title: title, countName: "us", lines: lines)
+        samples.reportProblems(stackStorageSize: options.stackStorageSize)
+    }
+
     static func printer(_ options: OffCPUOptions) -> StackPrinter {
         StackPrinter(symbolizer: symbolizer, userStacks: !options.kernelStacksOnly,
                      kernelStacks: !options.userStacksOnly, delimited: options.delimited)

@@ -26,15 +26,7 @@ public struct Offwaketime: ParsableCommand {
             let samples = try OffCPUTrace.run(
                 options, mode: .init(depth: 2),
                 banner: "Tracing blocked time (us) by user + kernel off-CPU and waker stack of \(OffCPUTrace.who(options))")
-            let printer = OffCPUTrace.printer(options)
-            let lines = samples.stacks.map { stack in (chainFrames(stack, printer: printer), stack.value) }
-            if options.folded {
-                printer.printFolded(lines)
-            } else {
-                printChains(samples, printer: printer, json: options.json)
-            }
-            try writeFlameGraph(options.svg, palette: .chain, title: "Off-Wake Time Flame Graph", countName: "us", lines: lines)
-            samples.reportProblems(stackStorageSize: options.stackStorageSize)
+            try OffCPUTrace.printChains(samples, options, title: "Off-Wake Time Flame Graph")
         }
     }
 }
@@ -55,7 +47,7 @@ func chainFrames(_ stack: StackSamples.Stack, printer: StackPrinter) -> [String]
 
 /// bcc's offwaketime text: wakers (outermost first, frames reversed), `--`, then the
 /// blocked stack and its total.
-func printChains(_ samples: StackSamples, printer: StackPrinter, json: Bool) {
+func printChainText(_ samples: StackSamples, printer: StackPrinter, json: Bool) {
     let out = Output.standardOutput
     for stack in samples.stacks.sorted(by: { $0.value < $1.value }) {
         guard let target = stack.levels.first else { continue }
