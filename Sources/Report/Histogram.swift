@@ -7,10 +7,18 @@
 /// //          0 -> 1          : 3        |****                                    |
 /// ```
 public enum Histogram {
-    /// A power-of-two histogram: `slots[i]` counts values in [2^(i-1), 2^i − 1], slot 0
-    /// the value 0 (the BPF side's `log2l(v) + 1`, as bcc's `bpf_log2l`). Empty slots
+    /// A power-of-two histogram: `slots[i]` counts values in [2^(i-1), 2^i − 1], 0 counted
+    /// with 1 (the BPF side's `log2_slot`, as bcc's `bpf_log2l`). Empty slots
     /// above the highest used one are not printed; with `stripLeadingZeros`, nor below the lowest.
     public static func log2(_ slots: [UInt64], unit: String, stripLeadingZeros: Bool = false) -> String {
+        // bcc's log2 puts 0 in the `0 -> 1` row; a slot 0 (a counter that kept zeros
+        // apart) joins it, so callers need not know which convention the kernel side used.
+        var slots = slots
+        if let zeros = slots.first, zeros > 0 {
+            if slots.count < 2 { slots.append(0) }
+            slots[1] += zeros
+            slots[0] = 0
+        }
         let highest = slots.lastIndex { $0 > 0 } ?? -1
         guard highest > 0 else { return "" }
         let maximum = slots.max() ?? 0

@@ -129,73 +129,12 @@ func readWholeFile(_ path: String) -> Int {
     }
 }
 
-/// A program run in the background with its own environment — a tool with `BPFKIT_HOOKS`
-/// set, or the bitehist example — with ToolRun's waiting and stopping.
-final class ProgramRun: @unchecked Sendable {
-    let process = Process()
-    private let output = Pipe()
-    private let errors = Pipe()
-    private let lock = NSLock()
-    private var stdoutText = ""
-    private var stderrText = ""
+/// A program run in the background, with ToolRun's waiting and stopping.
+typealias ProgramRun = ToolRun
 
+extension ToolRun {
     /// `bpfkit` with `arguments`, and `BPFKIT_HOOKS=hooks` when given.
     convenience init(tool arguments: [String], hooks: String?) throws {
         try self.init(ToolRun.binary.path, arguments, environment: hooks.map { ["BPFKIT_HOOKS": $0] } ?? [:])
-    }
-
-    init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = output
-        process.standardError = errors
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            self?.lock.withLock { self?.stdoutText += text }
-        }
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            self?.lock.withLock { self?.stderrText += text }
-        }
-        try process.run()
-    }
-
-    var stdout: String { lock.withLock { stdoutText } }
-    var stderr: String { lock.withLock { stderrText } }
-    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
-    var jsonEvents: [[String: Any]] {
-        lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
-    @discardableResult
-    func wait(timeout: Double = 10, poke: () throws -> Void = {}, until condition: (ProgramRun) -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition(self) { return true }
-            if !process.isRunning { return condition(self) }
-            try poke()
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return condition(self)
-    }
-
-    @discardableResult
-    func stop(_ signal: Int32 = SIGINT, timeout: Double = 10) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        Thread.sleep(forTimeInterval: 0.05)  // let the readers drain the pipes
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        output.fileHandleForReading.readabilityHandler = nil
-        errors.fileHandleForReading.readabilityHandler = nil
     }
 }

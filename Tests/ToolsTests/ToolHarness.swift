@@ -20,9 +20,19 @@ final class ToolRun: @unchecked Sendable {
         return testBinary.deletingLastPathComponent().appendingPathComponent("bpfkit")
     }
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = Self.binary
+    /// `bpfkit` with `arguments`.
+    convenience init(_ arguments: [String]) throws {
+        try self.init(Self.binary.path, arguments)
+    }
+
+    /// Any program, with `environment` added to this process's (a tool with
+    /// `BPFKIT_HOOKS` set, or the bitehist example).
+    init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = output
         process.standardError = errors
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in

@@ -106,19 +106,13 @@ extension BTF {
 
     /// Every type of a compatible kind whose essential name equals the local type's.
     func candidates(forLocal localKind: Kind, name: Substring) -> [UInt32] {
-        typeIDs(essentialName: name).filter { id in
+        typeIDs(named: String(name)).filter { id in
             guard let kind = try? self.kind(of: id) else { return false }
             switch localKind {
             case .enum, .enum64: return kind == .enum || kind == .enum64
             default: return kind == localKind
             }
         }
-    }
-
-    func typeIDs(essentialName name: Substring) -> [UInt32] {
-        let exact = typeIDs(named: String(name))
-        // Target types rarely carry flavors; look for them only through the exact name's absence.
-        return exact
     }
 
     /// Matches a local field access against a target candidate root: each named member is

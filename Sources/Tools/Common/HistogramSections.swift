@@ -19,21 +19,11 @@ struct HistogramSections {
     /// The labels in print order (by name).
     var labels: [String?] { slots.keys.sorted { ($0 ?? "") < ($1 ?? "") } }
 
-    /// bcc's slots: its log2 puts 0 in the `0 -> 1` row, so the kernel side's slot 0
-    /// (values of 0) joins slot 1.
-    static func bccSlots(_ values: [UInt64]) -> [UInt64] {
-        guard let zeros = values.first, zeros > 0 else { return values }
-        var joined = values.count > 1 ? values : values + [0]
-        joined[1] += zeros
-        joined[0] = 0
-        return joined
-    }
-
     /// Every histogram: unlabeled as is, labeled ones after a blank line and `header = label`.
     func text(unit: String, header: String) -> String {
         var text = ""
         for label in labels {
-            let values = Self.bccSlots(slots[label] ?? [])
+            let values = slots[label] ?? []
             if let label { text += "\n\(header) = \(label)\n" }
             text += Histogram.log2(values, unit: unit)
         }

@@ -30,7 +30,7 @@ SEC("tp_btf/block_rq_issue")
 int bitehist(u64 *ctx) {
     struct request *rq = (struct request *)ctx[0];
     u64 kbytes = BPF_CORE_READ(rq, __data_len) / 1024;
-    count(&log2_kbytes, kbytes ? log2_slot(kbytes) : 1);  // bcc counts 0 in the "0 -> 1" row
+    count(&log2_kbytes, log2_slot(kbytes));
     count(&linear_kbytes, kbytes < LINEAR_SLOTS ? kbytes : LINEAR_SLOTS - 1);
     return 0;
 }
