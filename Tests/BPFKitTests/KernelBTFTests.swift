@@ -45,8 +45,8 @@ struct KernelBTFTests {
         #expect(btf.typeID(named: "do_nanosleep", kind: .function) != nil)
         // Loading resolves the same ids, and names the missing ones.
         let spec = try Fixture.sections.spec()
-        #expect(try BPFObject.attachTarget(of: #require(spec.program(named: "on_tp_btf"))) == typedef)
-        #expect(try BPFObject.attachTarget(of: #require(spec.program(named: "on_tracepoint"))) == 0)
+        #expect(try BPFObject.attachTarget(of: #require(spec.program(named: "on_tp_btf"))).typeID == typedef)
+        #expect(try BPFObject.attachTarget(of: #require(spec.program(named: "on_tracepoint"))).typeID == 0)
         var missing = try #require(spec.program(named: "on_fentry"))
         missing.attachPoint = .fentry(function: "no_such_function_anywhere")
         #expect(throws: LoadError.self) { try BPFObject.attachTarget(of: missing) }

@@ -224,15 +224,21 @@ struct ProbeAttachTests {
         #expect(try counts.entries().contains { $0.value > 0 })
     }
 
-    @Test("fentry: the refusal is one clear line, and feature probing says so up front")
+    @Test("fentry/fexit on vfs_read see this thread's read, its size and its result; where refused, one clear line")
     func fentry() throws {
         let features = KernelFeatures.shared
         if features.has(.fentry) {
-            let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_nanosleep"])
+            let tid = UInt32(currentThreadID())
+            let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_vfs_read", "on_vfs_read_exit"]) {
+                try $0.setGlobal("target_tid", to: tid)
+            }
             defer { object.close() }
             try object.attachAll()
-            usleep(1000)
-            #expect(try eventually(timeout: 3000) { try object.global("fentry_hits", as: UInt64.self) > 0 })
+            let result = try readKnownBytes(37)
+            #expect(result == 37)
+            #expect(try object.global("read_fentry_pid", as: UInt32.self) == UInt32(getpid()))
+            #expect(try object.global("read_fentry_count", as: UInt64.self) == 37)
+            #expect(try object.global("read_fexit_result", as: Int64.self) == 37)
         } else {
             #expect(features.reasonMissing(.fentry)?.contains("lockdown") == true)
             do {
@@ -246,12 +252,20 @@ struct ProbeAttachTests {
         }
     }
 
-    @Test("kprobe: where the kernel has none, attaching says so in one line")
+    @Test("kprobe/kretprobe on vfs_read see this thread's read and its result; where absent, one clear line")
     func kprobe() throws {
-        let object = try loadFixture(BPFObjects.probes, name: "probes", programs: ["on_nanosleep_kprobe"])
+        let tid = UInt32(currentThreadID())
+        let object = try loadFixture(
+            BPFObjects.probes, name: "probes", programs: ["on_vfs_read_kprobe", "on_vfs_read_kretprobe"]
+        ) { try $0.setGlobal("target_tid", to: tid) }
         defer { object.close() }
         if KernelFeatures.shared.has(.kprobe) {
             try object.attachAll()
+            let result = try readKnownBytes(53)
+            #expect(result == 53)
+            #expect(try object.global("read_kprobe_pid", as: UInt32.self) == UInt32(getpid()))
+            #expect(try object.global("read_kprobe_count", as: UInt64.self) == 53)
+            #expect(try object.global("read_kretprobe_result", as: Int64.self) == 53)
         } else {
             #expect(KernelFeatures.shared.reasonMissing(.kprobe)?.contains("kprobe") == true)
             do {
@@ -281,6 +295,22 @@ struct ProbeAttachTests {
             if let reason = features.reasonMissing(feature) { #expect(!reason.isEmpty && !reason.contains("\n")) }
         }
     }
+}
+
+private struct ScratchFileError: Error { let path: String; let errno: Int32 }
+
+/// Reads `count` bytes from a file of this test's on this thread (one `read(2)`, so one
+/// `vfs_read` of exactly that size); returns what read returned.
+private func readKnownBytes(_ count: Int) throws -> Int {
+    let path = "/tmp/bpfkit-vfs-read-\(getpid())"
+    let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw ScratchFileError(path: path, errno: errno) }
+    defer { close(fd); unlink(path) }
+    let bytes = [UInt8](repeating: 0x5a, count: count * 2)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    lseek(fd, 0, SEEK_SET)
+    var buffer = [UInt8](repeating: 0, count: count)
+    return buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
 }
 
 // MARK: - Threads

@@ -44,7 +44,8 @@ public enum KernelBTF {
         }
     }
 
-    /// One pass over the mapped vmlinux BTF, comparing names only for types of `kind`.
+    /// One pass over the mapped vmlinux BTF, comparing names only for types of `kind`. Kernels
+    /// before 6.15 cannot map the sysfs file: there it is read into memory first.
     private static func scan(for wanted: [[UInt8]], kind: BTF.Kind) -> [(String, UInt32)] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
@@ -52,9 +53,17 @@ public enum KernelBTF {
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_size >= 24 else { return [] }
         let size = Int(status.st_size)
-        guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else { return [] }
+        guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
+            guard let bytes = readFileBytes(path) else { return [] }
+            return bytes.withUnsafeBytes { scan($0, for: wanted, kind: kind) }
+        }
         defer { munmap(mapping, size) }
-        let bytes = UnsafeRawBufferPointer(start: mapping, count: size)
+        return scan(UnsafeRawBufferPointer(start: mapping, count: size), for: wanted, kind: kind)
+    }
+
+    private static func scan(_ bytes: UnsafeRawBufferPointer, for wanted: [[UInt8]], kind: BTF.Kind) -> [(String, UInt32)] {
+        let size = bytes.count
+        guard size >= 24 else { return [] }
         func u32(_ at: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
         let headerLength = Int(u32(4))
         guard bytes.loadUnaligned(as: UInt16.self) == 0xeb9f, headerLength >= 24, headerLength <= size else { return [] }

@@ -64,8 +64,8 @@ public final class BPFObject: @unchecked Sendable {
                     linked.instructions[index + 1].immediate = Int32(offset)
                 }
             }
-            let attachBTFID = try Self.attachTarget(of: programSpec)
-            let descriptor = try load(programSpec, type: type, linked: linked, attachBTFID: attachBTFID, options: options)
+            let target = try Self.attachTarget(of: programSpec)
+            let descriptor = try load(programSpec, type: type, linked: linked, attachTarget: target, options: options)
             self.programs[programSpec.name] = BPFProgram(name: programSpec.name, spec: programSpec, descriptor: descriptor)
         }
     }
@@ -83,7 +83,7 @@ public final class BPFObject: @unchecked Sendable {
     /// Loads one linked program, resolving its CO-RE relocations where `options` say, and
     /// turning a rejection caused by an unsatisfiable relocation into an error that names it.
     private func load(
-        _ programSpec: ProgramSpec, type: ProgramType, linked: LinkedProgram, attachBTFID: UInt32, options: ProgramLoadOptions
+        _ programSpec: ProgramSpec, type: ProgramType, linked: LinkedProgram, attachTarget: AttachTarget, options: ProgramLoadOptions
     ) throws -> FileDescriptor {
         let name = String(programSpec.name.prefix(15))
         var instructions = linked.instructions
@@ -103,7 +103,8 @@ public final class BPFObject: @unchecked Sendable {
                     name: name, type: type, expectedAttachType: programSpec.expectedAttachType,
                     instructions: instructions, license: spec.license, btf: btf,
                     functionInfos: linked.functionInfos, lineInfos: linked.lineInfos,
-                    coreRelocations: kernelRelocations, attachBTFID: attachBTFID, options: options)
+                    coreRelocations: kernelRelocations, attachBTFID: attachTarget.typeID,
+                    attachBTFObject: attachTarget.module, options: options)
             } catch let error as LoadError where programSpec.attachPoint?.isTrampoline == true
                 && [1, 95, 524].contains(error.systemCallError?.errno ?? 0) {
                 throw MissingFeatureError(
@@ -137,21 +138,32 @@ public final class BPFObject: @unchecked Sendable {
         return nil
     }
 
-    /// The BTF type id a program attaches to, for the kinds that name one at load time.
-    static func attachTarget(of program: ProgramSpec) throws -> UInt32 {
+    /// Where in the kernel's BTF a program attaches, for the kinds that name it at load time:
+    /// a type id, and the module's BTF object when the function lives in a module.
+    struct AttachTarget {
+        var typeID: UInt32 = 0
+        var module: FileDescriptor?
+    }
+
+    static func attachTarget(of program: ProgramSpec) throws -> AttachTarget {
         let (name, kind): (String, BTF.Kind)
         switch program.attachPoint {
         case .btfTracepoint(let tracepoint): (name, kind) = ("btf_trace_" + tracepoint, .typedef)
         case .fentry(let function), .fexit(let function): (name, kind) = (function, .function)
-        default: return 0
+        default: return AttachTarget()
         }
-        guard let id = KernelBTF.typeIDs(named: [name], kind: kind)[name] else {
-            if readFileBytes(KernelBTF.path, limit: 4) == nil {
-                throw LoadError("load program \(program.name)", BTFError("this kernel has no BTF (\(KernelBTF.path)), needed for \(program.sectionName)"))
+        if let id = KernelBTF.typeIDs(named: [name], kind: kind)[name] { return AttachTarget(typeID: id) }
+        if readFileBytes(KernelBTF.path, limit: 4) == nil {
+            throw LoadError("load program \(program.name)", BTFError("this kernel has no BTF (\(KernelBTF.path)), needed for \(program.sectionName)"))
+        }
+        if kind == .function, let found = KernelBTF.moduleFunction(named: name) {
+            do {
+                return AttachTarget(typeID: found.typeID, module: try KernelBTF.moduleObject(named: found.module))
+            } catch {
+                throw LoadError("load program \(program.name)", error)
             }
-            throw LoadError("load program \(program.name)", BTFError("kernel BTF has no \(kind) \(name)"))
         }
-        return id
+        throw LoadError("load program \(program.name)", BTFError("kernel BTF has no \(kind) \(name)"))
     }
 
     public func map(_ name: String) throws(ObjectError) -> BPFMap {

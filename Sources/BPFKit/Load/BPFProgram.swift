@@ -46,7 +46,8 @@ public struct ProgramLoadOptions: Sendable {
 func loadProgram(
     name: String, type: ProgramType, expectedAttachType: AttachType, instructions: [Instruction], license: String,
     btf: FileDescriptor?, functionInfos: [BTFExt.FunctionInfo], lineInfos: [BTFExt.LineInfo],
-    coreRelocations: [BTFExt.CoreRelocation], attachBTFID: UInt32 = 0, options: ProgramLoadOptions = .init()
+    coreRelocations: [BTFExt.CoreRelocation], attachBTFID: UInt32 = 0, attachBTFObject: FileDescriptor? = nil,
+    options: ProgramLoadOptions = .init()
 ) throws -> FileDescriptor {
     let licenseBytes = Array(license.utf8) + [0]
     var functionRecords = functionInfos.flatMap { [$0.instructionOffset, $0.typeID] }
@@ -69,6 +70,7 @@ func loadProgram(
                                 attribute.license = address(licenseBuffer.baseAddress)
                                 setCString(&attribute.prog_name, name)
                                 attribute.attach_btf_id = attachBTFID
+                                attribute.attach_btf_obj_fd = UInt32(attachBTFObject?.rawValue ?? 0)
                                 if let btf, !functionInfos.isEmpty {
                                     attribute.prog_btf_fd = UInt32(btf.rawValue)
                                     attribute.func_info_rec_size = 8

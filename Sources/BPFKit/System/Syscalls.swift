@@ -17,6 +17,8 @@ public enum BPFCommand: Int32, Sendable {
     case btfLoad = 18
     case mapLookupAndDeleteElement = 21
     case mapFreeze = 22
+    case btfGetFDByID = 19
+    case btfGetNextID = 23
     case mapLookupBatch = 24
     case linkCreate = 28
     case linkGetFDByID = 30
@@ -40,6 +42,8 @@ public enum BPFCommand: Int32, Sendable {
         case .btfLoad: "BPF_BTF_LOAD"
         case .mapLookupAndDeleteElement: "BPF_MAP_LOOKUP_AND_DELETE_ELEM"
         case .mapFreeze: "BPF_MAP_FREEZE"
+        case .btfGetFDByID: "BPF_BTF_GET_FD_BY_ID"
+        case .btfGetNextID: "BPF_BTF_GET_NEXT_ID"
         case .mapLookupBatch: "BPF_MAP_LOOKUP_BATCH"
         case .linkCreate: "BPF_LINK_CREATE"
         case .linkGetFDByID: "BPF_LINK_GET_FD_BY_ID"

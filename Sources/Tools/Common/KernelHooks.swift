@@ -32,8 +32,8 @@ enum KernelHooks {
         if tracepointsForced { return "BPFKIT_HOOKS=tracepoints" }
         if let reason = KernelFeatures.shared.reasonMissing(.fentry) { return reason }
         let found = KernelBTF.typeIDs(named: functions, kind: .function)
-        for function in functions where found[function] == nil {
-            return "kernel BTF has no function \(function) (inlined, or in a module)"
+        for function in functions where found[function] == nil && KernelBTF.moduleFunction(named: function) == nil {
+            return "kernel BTF has no function \(function) (inlined, or in a module not loaded)"
         }
         return nil
     }

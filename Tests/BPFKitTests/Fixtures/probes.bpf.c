@@ -87,4 +87,47 @@ int on_nanosleep_kprobe(struct pt_regs *ctx) {
     return 0;
 }
 
+// vfs_read(struct file *file, char __user *buf, size_t count, loff_t *pos) -> ssize_t, seen
+// four ways for the test thread: what each saw of the caller, the request and the result.
+uint32_t read_fentry_pid = 0, read_kprobe_pid = 0;
+uint64_t read_fentry_count = 0, read_kprobe_count = 0;
+int64_t read_fexit_result = 0, read_kretprobe_result = 0;
+
+static __always_inline int is_target_thread(void) {
+    return target_tid && (uint32_t)bpf_get_current_pid_tgid() == target_tid;
+}
+
+SEC("fentry/vfs_read")
+int on_vfs_read(uint64_t *ctx) {
+    if (!is_target_thread())
+        return 0;
+    read_fentry_pid = bpf_get_current_pid_tgid() >> 32;
+    read_fentry_count = ctx[2];
+    return 0;
+}
+
+// fexit's context holds the arguments, then the return value.
+SEC("fexit/vfs_read")
+int on_vfs_read_exit(uint64_t *ctx) {
+    if (is_target_thread())
+        read_fexit_result = (int64_t)ctx[4];
+    return 0;
+}
+
+SEC("kprobe/vfs_read")
+int on_vfs_read_kprobe(struct pt_regs *ctx) {
+    if (!is_target_thread())
+        return 0;
+    read_kprobe_pid = bpf_get_current_pid_tgid() >> 32;
+    read_kprobe_count = PT_REGS_PARM3(ctx);
+    return 0;
+}
+
+SEC("kretprobe/vfs_read")
+int on_vfs_read_kretprobe(struct pt_regs *ctx) {
+    if (is_target_thread())
+        read_kretprobe_result = (int64_t)PT_REGS_RC(ctx);
+    return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
