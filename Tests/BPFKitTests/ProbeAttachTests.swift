@@ -190,8 +190,9 @@ struct ProbeAttachTests {
 
     @Test("perf_event sampling at 99 Hz on every CPU: a busy thread gets about 99 samples per CPU-second")
     func sampling() throws {
-        // The thread exists first so its id can be a load-time constant; it burns CPU for a
-        // second once attached and measures its own CPU time (other tests share the CPUs).
+        // The thread exists first so its id can be a load-time constant; once attached it
+        // burns CPU until it has had a second of it (at most 10 s of wall time: other tests
+        // and builds share the CPUs) and measures its own CPU time.
         let ready = Semaphore(), attached = Semaphore()
         let holder = ObjectHolder()
         let worker = ThreadRunner {
@@ -202,10 +203,14 @@ struct ProbeAttachTests {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuStart)
             let start = monotonicSeconds()
             var x: UInt64 = 0
-            while monotonicSeconds() - start < 1.0 { x &+= 1 }
-            blackHole(x)
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuNow)
-            holder.cpuSeconds = Double(cpuNow.tv_sec - cpuStart.tv_sec) + Double(cpuNow.tv_nsec - cpuStart.tv_nsec) / 1e9
+            func cpuSeconds() -> Double {
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuNow)
+                return Double(cpuNow.tv_sec - cpuStart.tv_sec) + Double(cpuNow.tv_nsec - cpuStart.tv_nsec) / 1e9
+            }
+            while cpuSeconds() < 1.0 && monotonicSeconds() - start < 10 {
+                for _ in 0..<100_000 { x &+= 1; blackHole(x) }
+            }
+            holder.cpuSeconds = cpuSeconds()
         }
         ready.wait()
         let object = try loadFixture(BPFObjects.sampling, name: "sampling") { try $0.setGlobal("target_tid", to: holder.tid) }

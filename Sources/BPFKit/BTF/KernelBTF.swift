@@ -62,34 +62,50 @@ public enum KernelBTF {
     }
 
     private static func scan(_ bytes: UnsafeRawBufferPointer, for wanted: [[UInt8]], kind: BTF.Kind) -> [(String, UInt32)] {
-        let size = bytes.count
-        guard size >= 24 else { return [] }
-        func u32(_ at: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
-        let headerLength = Int(u32(4))
-        guard bytes.loadUnaligned(as: UInt16.self) == 0xeb9f, headerLength >= 24, headerLength <= size else { return [] }
-        let typesStart = headerLength + Int(u32(8)), typesEnd = typesStart + Int(u32(12))
-        let stringsStart = headerLength + Int(u32(16)), stringsEnd = stringsStart + Int(u32(20))
-        guard typesEnd <= size, stringsEnd <= size else { return [] }
         var results: [(String, UInt32)] = []
-        var cursor = typesStart
-        var id: UInt32 = 1
-        while cursor + 12 <= typesEnd {
-            let info = u32(cursor + 4)
-            let vlen = Int(info & 0xffff)
-            guard let typeKind = BTF.Kind(rawValue: UInt8((info >> 24) & 0x1f)) else { return results }
-            if typeKind == kind {
-                let nameStart = stringsStart + Int(u32(cursor))
-                for name in wanted where nameStart + name.count < stringsEnd && bytes[nameStart + name.count] == 0 {
-                    if name.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<(nameStart + name.count)])) }) {
-                        results.append((String(decoding: name, as: UTF8.self), id))
-                    }
-                }
-                if results.count == wanted.count { return results }
+        walkTypes(in: bytes) { id, typeKind, nameOffset, strings in
+            guard typeKind == kind, nameOffset < strings.count else { return true }
+            for name in wanted where matches(name, strings, at: nameOffset) {
+                results.append((String(decoding: name, as: UTF8.self), id))
             }
-            cursor += 12 + BTF.trailingSize(of: typeKind, vlen: vlen)
-            id += 1
+            return results.count < wanted.count
         }
         return results
+    }
+
+    /// Whether `strings` holds exactly `name` (NUL-terminated) at `offset`.
+    static func matches(_ name: [UInt8], _ strings: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        guard offset + name.count < strings.count, strings[offset + name.count] == 0 else { return false }
+        return name.withUnsafeBytes { $0.elementsEqual(UnsafeRawBufferPointer(rebasing: strings[offset..<(offset + name.count)])) }
+    }
+
+    /// Calls `body` with each type's id (counting from `firstID`), kind, name offset and the
+    /// blob's string section, until it returns false; returns the id after the last type
+    /// walked, or nil if the header is malformed. Bounds-checked: a truncated blob ends the walk.
+    @discardableResult
+    static func walkTypes(
+        in bytes: UnsafeRawBufferPointer, firstID: UInt32 = 1,
+        _ body: (_ id: UInt32, _ kind: BTF.Kind, _ nameOffset: Int, _ strings: UnsafeRawBufferPointer) -> Bool
+    ) -> UInt32? {
+        let size = bytes.count
+        guard size >= 24 else { return nil }
+        func u32(_ at: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
+        let headerLength = Int(u32(4))
+        guard bytes.loadUnaligned(as: UInt16.self) == 0xeb9f, headerLength >= 24, headerLength <= size else { return nil }
+        let typesStart = headerLength + Int(u32(8)), typesEnd = typesStart + Int(u32(12))
+        let stringsStart = headerLength + Int(u32(16)), stringsEnd = stringsStart + Int(u32(20))
+        guard typesEnd <= size, stringsEnd <= size, stringsStart <= stringsEnd else { return nil }
+        let strings = UnsafeRawBufferPointer(rebasing: bytes[stringsStart..<stringsEnd])
+        var cursor = typesStart
+        var id = firstID
+        while cursor + 12 <= typesEnd {
+            let info = u32(cursor + 4)
+            guard let typeKind = BTF.Kind(rawValue: UInt8((info >> 24) & 0x1f)) else { return id }
+            if !body(id, typeKind, Int(u32(cursor)), strings) { return id }
+            cursor += 12 + BTF.trailingSize(of: typeKind, vlen: Int(info & 0xffff))
+            id += 1
+        }
+        return id
     }
 
     /// Kernel modules with BTF (`/sys/kernel/btf/*` besides vmlinux).

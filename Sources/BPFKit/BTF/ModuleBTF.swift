@@ -1,5 +1,11 @@
 import CBPF
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Attach targets inside kernel modules. Distribution kernels build file systems and drivers
 /// as modules (Debian's ext4, xfs, btrfs), so their functions are in the module's split BTF,
 /// not vmlinux's, and fentry on them names the module's BTF object at load time.
@@ -11,14 +17,52 @@ public struct ModuleFunction: Sendable {
 }
 
 extension KernelBTF {
-    /// The module whose BTF has function `name`, if a loaded module's does. Parses module
-    /// BTF one module at a time: only asked after vmlinux's BTF lacked the function.
+    nonisolated(unsafe) private static var vmlinuxShape: (typeCount: UInt32, stringLength: Int)?
+    nonisolated(unsafe) private static var moduleFunctions: [String: ModuleFunction?] = [:]
+    private static let moduleLock = Mutex()
+
+    /// The loaded module whose BTF has function `name`, if any. Scans each module's split
+    /// BTF for the name without merging it onto vmlinux's (a merge and parse costs what
+    /// vmlinux's does, per module). Names a module shares with vmlinux's strings are found in
+    /// vmlinux's BTF first, so only the module's own strings are compared. Cached.
     public static func moduleFunction(named name: String) -> ModuleFunction? {
+        moduleLock.withLock {
+            if let known = moduleFunctions[name] { return known }
+            let found = findModuleFunction(Array(name.utf8))
+            moduleFunctions[name] = found
+            return found
+        }
+    }
+
+    private static func findModuleFunction(_ name: [UInt8]) -> ModuleFunction? {
+        guard let shape = vmlinuxShape ?? readVmlinuxShape() else { return nil }
+        vmlinuxShape = shape
         for module in moduleNames() {
-            guard let btf = try? KernelBTF.module(module), let id = btf.typeID(named: name, kind: .function) else { continue }
-            return ModuleFunction(module: module, typeID: id)
+            guard let bytes = readFileBytes("/sys/kernel/btf/" + module) else { continue }
+            var found: UInt32?
+            bytes.withUnsafeBytes { blob in
+                walkTypes(in: blob, firstID: shape.typeCount) { id, kind, nameOffset, strings in
+                    guard kind == .function, nameOffset >= shape.stringLength else { return true }
+                    if matches(name, strings, at: nameOffset - shape.stringLength) { found = id }
+                    return found == nil
+                }
+            }
+            if let found { return ModuleFunction(module: module, typeID: found) }
         }
         return nil
+    }
+
+    /// vmlinux's type count (counting void: a module's first type id) and string length.
+    private static func readVmlinuxShape() -> (typeCount: UInt32, stringLength: Int)? {
+        guard let bytes = readBytes(path) else { return nil }
+        return bytes.withUnsafeBytes { blob in
+            var stringLength = 0
+            let count = walkTypes(in: blob) { _, _, _, strings in
+                stringLength = strings.count
+                return true
+            }
+            return count.map { ($0, stringLength) }
+        }
     }
 
     /// A descriptor of a loaded module's BTF object (BPF_BTF_GET_NEXT_ID and
