@@ -164,7 +164,11 @@ private struct JSONParser {
         let start = position
         var integral = true
         if peek() == UInt8(ascii: "-") { position += 1 }
-        guard digits() > 0 else { throw error("expected digits in a number") }
+        if peek() == UInt8(ascii: "0") {
+            position += 1  // no leading zeros: "01" is "0" followed by junk
+        } else {
+            guard digits() > 0 else { throw error("expected digits in a number") }
+        }
         if peek() == UInt8(ascii: ".") {
             integral = false
             position += 1
