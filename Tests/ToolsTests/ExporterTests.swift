@@ -199,6 +199,18 @@ struct ExporterTests {
             #expect(lines.count == 1 && lines[0].contains(message), "\(arguments): \(run.stderr)")
         }
     }
+
+    @Test("without privileges no collector can start: one line saying why, non-zero exit")
+    func unprivileged() throws {
+        let copy = "/tmp/" + uniqueMarker("bpfkit")
+        try FileManager.default.copyItem(atPath: ToolRun.binary.path, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        chmod(copy, 0o755)
+        let run = try ToolRun("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "exporter", "--listen", "127.0.0.1:0"])
+        #expect(run.waitForExit(timeout: 20) == 1)
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("bpfkit exporter: ") && lines[0].contains("needs root"), "\(run.stderr)")
+    }
 }
 
 @Suite("exporter: exposition format, histograms, configuration parsing")

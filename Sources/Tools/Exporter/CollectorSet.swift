@@ -18,8 +18,11 @@ final class CollectorSet {
     }
 
     /// Loads and attaches each collector; one that fails is reported on standard error and
-    /// stays down (`bpfkit_collector_up 0`) while the others run.
-    func startAll(verbose: Bool) {
+    /// stays down (`bpfkit_collector_up 0`) while the others run. When none can start
+    /// (no privileges, most likely), the first error is thrown instead: serving nothing
+    /// but zeros would hide it.
+    func startAll(verbose: Bool) throws {
+        var firstError: (any Error)?
         for index in entries.indices {
             do {
                 try entries[index].collector.start()
@@ -29,8 +32,12 @@ final class CollectorSet {
                 }
             } catch {
                 entries[index].failure = Self.describe(error)
-                Output.standardError.line("bpfkit exporter: collector \(entries[index].kind.rawValue) is down: \(entries[index].failure ?? "")")
+                firstError = firstError ?? error
             }
+        }
+        if let firstError, running.isEmpty { throw firstError }
+        for entry in entries where !entry.running {
+            Output.standardError.line("bpfkit exporter: collector \(entry.kind.rawValue) is down: \(entry.failure ?? "")")
         }
     }
 

@@ -12,7 +12,7 @@ public struct Exporter: ParsableCommand {
             asks for application/openmetrics-text) and / as a page listing the collectors. \
             A scrape only reads the collectors' BPF maps. A collector that cannot load or \
             attach is reported as bpfkit_collector_up{collector="NAME"} 0 and the others \
-            run on. SIGINT or SIGTERM detaches everything and exits.
+            run on (when none can, the exporter exits with the reason). SIGINT or SIGTERM detaches everything and exits.
 
             Without --config every collector runs with its defaults. The configuration is a \
             JSON object:
@@ -55,7 +55,7 @@ public struct Exporter: ParsableCommand {
             // Bind first: a port in use fails before any BPF program loads.
             let server = try HTTPServer(address)
             let collectors = CollectorSet(configuration)
-            collectors.startAll(verbose: verbose)
+            try collectors.startAll(verbose: verbose)
             defer { collectors.closeAll() }
             let down = collectors.down
             Output.standardOutput.line("bpfkit exporter: serving http://\(server.address)/metrics; collectors: "
