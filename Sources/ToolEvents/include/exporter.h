@@ -4,7 +4,7 @@
 #include "tool_types.h"
 
 #define EXPORTER_SLOTS 32
-#define EXPORTER_SYSCALLS 1024
+#define EXPORTER_SYSCALLS 512
 #define EXPORTER_TCP_STATES 16
 
 /// A latency histogram that only grows, as a Prometheus histogram needs: log2 slots of

@@ -4,8 +4,8 @@ import ToolEvents
 /// TCP state changes, connects and accepts by outcome, and retransmits by state.
 final class TCPCollector: Collector {
     private var object: BPFObject?
-    private var transitions: PerCPUMap<UInt32, UInt64>?
-    private var retransmits: PerCPUMap<UInt32, UInt64>?
+    private var transitions: BPFMap?
+    private var retransmits: BPFMap?
 
     /// The kernel's TCP states (include/net/tcp_states.h), by number.
     static let states = [
@@ -22,8 +22,8 @@ final class TCPCollector: Collector {
     func start() throws {
         let object = try BPFObject(base64: BPFObjects.exporter_tcp, name: "exporter_tcp")
         try object.attachAll()
-        transitions = try PerCPUMap(object.map("transitions"))
-        retransmits = try PerCPUMap(object.map("retransmits"))
+        transitions = try object.map("transitions")
+        retransmits = try object.map("retransmits")
         self.object = object
     }
 
@@ -31,8 +31,8 @@ final class TCPCollector: Collector {
         guard let transitions, let retransmits else { return }
         let width = Int(EXPORTER_TCP_STATES)
         var counts = [UInt64](repeating: 0, count: width * width)
-        for (index, perCPU) in try transitions.entries() where Int(index) < counts.count {
-            counts[Int(index)] = perCPU.reduce(0, &+)
+        for (index, total) in try PerCPUCounters.totals(transitions) where Int(index) < counts.count {
+            counts[Int(index)] = total
         }
         func count(_ from: Int, _ to: Int) -> UInt64 { counts[from * width + to] }
         let (established, synSent, synReceived, close) = (1, 2, 3, 7)
@@ -53,9 +53,8 @@ final class TCPCollector: Collector {
         }
         var resent = MetricFamily("bpfkit_tcp_retransmits", .counter,
                                   help: "TCP segments retransmitted, by the socket's state (tcp:tcp_retransmit_skb).")
-        for (state, perCPU) in try retransmits.entries().sorted(by: { $0.key < $1.key }) {
-            let total = perCPU.reduce(0, &+)
-            if total > 0 { resent.add(.integer(total), labels: [("state", Self.stateName(Int(state)))]) }
+        for (state, total) in try PerCPUCounters.totals(retransmits) {
+            resent.add(.integer(total), labels: [("state", Self.stateName(Int(state)))])
         }
         families += [connects, accepts, changes, resent]
     }
