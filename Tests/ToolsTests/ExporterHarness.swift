@@ -20,7 +20,7 @@ final class ExporterRun {
             configPath = nil
         }
         run = try ToolRun(arguments)
-        try run.wait(timeout: 30) { $0.stdout.contains("/metrics") }
+        try run.wait(timeout: 60) { $0.stdout.contains("/metrics") }
         guard let match = run.stdout.firstMatch(of: /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/), let port = Int(match.1) else {
             throw ExporterTestError("exporter did not start: stdout \(run.stdout) stderr \(run.stderr)")
         }
@@ -58,7 +58,7 @@ struct HTTPReply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ExporterTestError("socket failed") }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

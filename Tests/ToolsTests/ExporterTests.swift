@@ -164,7 +164,7 @@ struct ExporterTests {
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         defer { unlink(path) }
         let run = try ToolRun(["exporter", "--config", path])
-        #expect(run.waitForExit(timeout: 10) != 0)
+        #expect(run.waitForExit(timeout: 60) != 0)
         let lines = run.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("bpfkit exporter: ") && lines[0].contains(message), "\(run.stderr)")
         #expect(run.stdout.isEmpty)
@@ -194,7 +194,7 @@ struct ExporterTests {
         ]
         for (arguments, message) in cases {
             let run = try ToolRun(["exporter"] + arguments)
-            #expect(run.waitForExit(timeout: 10) != 0)
+            #expect(run.waitForExit(timeout: 60) != 0)
             let lines = run.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].contains(message), "\(arguments): \(run.stderr)")
         }
@@ -207,7 +207,7 @@ struct ExporterTests {
         defer { try? FileManager.default.removeItem(atPath: copy) }
         chmod(copy, 0o755)
         let run = try ToolRun("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "exporter", "--listen", "127.0.0.1:0"])
-        #expect(run.waitForExit(timeout: 20) == 1)
+        #expect(run.waitForExit(timeout: 60) == 1)
         let lines = run.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("bpfkit exporter: ") && lines[0].contains("needs root"), "\(run.stderr)")
     }

@@ -61,7 +61,7 @@ final class PrometheusServer {
 
     /// Polls `query` until `condition` holds for its value; returns the last value.
     @discardableResult
-    func wait(for query: String, timeout: Double = 30, until condition: (Double) -> Bool) throws -> Double? {
+    func wait(for query: String, timeout: Double = 60, until condition: (Double) -> Bool) throws -> Double? {
         let deadline = Date().addingTimeInterval(timeout)
         var last: Double?
         repeat {
