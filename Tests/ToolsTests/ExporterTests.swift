@@ -134,6 +134,41 @@ struct ExporterTests {
         #expect(loadedProgramIDs(namedWithPrefix: "exporter_").isDisjoint(with: loaded))
     }
 
+    @Test("tcp: SYNs a full accept queue drops are retransmitted in SYN_SENT; closing them unanswered counts failed connects")
+    func retransmits() throws {
+        let exporter = try ExporterRun(config: #"{"collectors": {"tcp": {}}}"#)
+        defer { exporter.stop() }
+        let before = try exporter.metrics()
+        // A listener that never accepts, with the smallest backlog: once its queue is full,
+        // the kernel drops further SYNs and the clients retransmit them after 1 s.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let port = freePort()
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var clients: [Int32] = []
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                _ = listen(listener, 0)
+                for _ in 0..<4 {
+                    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                    _ = connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    clients.append(client)
+                }
+            }
+        }
+        Thread.sleep(forTimeInterval: 2.5)
+        for client in clients { close(client) }
+        close(listener)
+        let after = try exporter.metrics()
+        let series = #"bpfkit_tcp_retransmits_total{state="SYN_SENT"}"#
+        #expect((after[series] ?? 0) >= (before[series] ?? 0) + 1, "\(after.all("bpfkit_tcp"))")
+        let failed = #"bpfkit_tcp_connects_total{result="failed"}"#
+        #expect((after[failed] ?? 0) >= (before[failed] ?? 0) + 1)
+    }
+
     @Test("a collector that cannot start reports up 0 while the other works")
     func brokenCollector() throws {
         let exporter = try ExporterRun(config: #"{"collectors": {"biolatency": {"disk": "nosuchdisk"}, "syscalls": {}}}"#)
