@@ -235,6 +235,17 @@ struct ExporterTests {
         }
     }
 
+    @Test("--help shows the configuration format and every collector, in 80 columns")
+    func help() throws {
+        let run = try ToolRun(["exporter", "--help"])
+        #expect(run.waitForExit(timeout: 60) == 0)
+        for collector in CollectorKind.allCases {
+            #expect(run.stdout.contains("\n  \(collector.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))\(collector.summary)\n"))
+        }
+        #expect(run.stdout.contains(#""collectors": {"#) && run.stdout.contains("bpfkit_collector_up"))
+        #expect(run.lines.allSatisfy { $0.count <= 80 }, "\(run.lines.filter { $0.count > 80 })")
+    }
+
     @Test("without privileges no collector can start: one line saying why, non-zero exit")
     func unprivileged() throws {
         let copy = "/tmp/" + uniqueMarker("bpfkit")

@@ -37,14 +37,14 @@ enum CollectorKind: String, CaseIterable {
         }
     }
 
-    /// One line for the status page and `--help`.
+    /// One line (at most 66 characters, to fit `--help`) for the status page and `--help`.
     var summary: String {
         switch self {
-        case .biolatency: "block I/O latency per disk (histogram), block_rq_issue to block_rq_complete"
-        case .runqlat: "run-queue latency (histogram), wakeup or preemption to sched_switch"
+        case .biolatency: "block I/O latency per disk, issue to completion (histogram)"
+        case .runqlat: "run-queue latency, wakeup or preemption to running (histogram)"
         case .syscalls: "system calls by name (raw_syscalls:sys_enter)"
-        case .tcp: "TCP state changes, connects, accepts and retransmits (inet_sock_set_state, tcp_retransmit_skb)"
-        case .cachestat: "page-cache accesses, hits, misses and dirtied pages (as bpfkit cachestat)"
+        case .tcp: "TCP state changes, connects, accepts, retransmits by state"
+        case .cachestat: "page-cache accesses, hits, misses, dirtied pages (as cachestat)"
         case .offcpu: "off-CPU time of the top N processes (sched_switch)"
         }
     }

@@ -44,6 +44,8 @@ final class HTTPServer {
     private let listener: FileDescriptor
     private var connections: [Int32: Connection] = [:]
     private var activity: UInt64 = 0
+    /// Where each read lands before it is appended to its connection's input.
+    private var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
 
     static let maximumConnections = 64
     static let maximumRequestBytes = 64 * 1024
@@ -161,11 +163,10 @@ final class HTTPServer {
         guard let connection = connections[fd] else { return }
         activity += 1
         connection.lastActivity = activity
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let count = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
-                connection.input += buffer[..<count]
+                connection.input += readBuffer[..<count]
                 if connection.input.count > Self.maximumRequestBytes { break }
                 continue
             }
