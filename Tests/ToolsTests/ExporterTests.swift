@@ -125,6 +125,8 @@ struct ExporterTests {
         #expect(head.status == 200 && head.body.isEmpty && Int(head.headers["content-length"] ?? "0")! > 1000)
         #expect(try exporter.get("/nothing").status == 404)
         #expect(try exporter.get("/metrics", method: "POST").status == 405)
+        let malformed = try exporter.get("/two words")  // a request line of four parts
+        #expect(malformed.status == 400 && malformed.headers["connection"] == "close")
         let pipelined = try HTTPReply.fetch(port: exporter.port, requests: [("GET", "/metrics", [:]), ("GET", "/", [:]), ("GET", "/metrics", [:])])
         #expect(pipelined.map(\.status) == [200, 200, 200])
 
