@@ -17,6 +17,11 @@ let toolPrograms = [
     "Bitesize/bitesize.bpf.c",
     "Fsslower/fsslower.bpf.c",
     "Cachestat/cachestat.bpf.c",
+    "Exporter/exporter_biolatency.bpf.c",
+    "Exporter/exporter_runqlat.bpf.c",
+    "Exporter/exporter_syscalls.bpf.c",
+    "Exporter/exporter_tcp.bpf.c",
+    "Exporter/exporter_offcpu.bpf.c",
 ]
 
 let package = Package(

@@ -48,6 +48,7 @@ void cbpf_store_release(void *address, uint64_t value) {
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
@@ -59,6 +60,16 @@ int cbpf_epoll_create(void) {
 int cbpf_epoll_add(int epoll_fd, int fd, uint64_t token) {
     struct epoll_event event = {.events = EPOLLIN, .data.u64 = token};
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
+int cbpf_accept(int listen_fd) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int cbpf_epoll_watch(int epoll_fd, int fd, uint64_t token, int writable) {
+    struct epoll_event event = {.events = EPOLLIN | (writable ? EPOLLOUT : 0), .data.u64 = token};
+    return epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event) < 0 ? -errno : 0;
 }
 
 int cbpf_epoll_wait(int epoll_fd, uint64_t *tokens, int capacity, int timeout_ms) {

@@ -25,4 +25,5 @@ public let allTools: [any ParsableCommand.Type] = [
     Features.self,
     BTFDump.self,
     SymbolizeCommand.self,
+    Exporter.self,
 ]

@@ -223,6 +223,11 @@ uint32_t cbpf_load_acquire32(const void *address);
 int cbpf_epoll_create(void);
 /// Adds `fd` for readability; `token` comes back from cbpf_epoll_wait.
 int cbpf_epoll_add(int epoll_fd, int fd, uint64_t token);
+/// accept4(2) (a GNU extension Swift's Glibc module hides): a non-blocking, close-on-exec
+/// connection, or -errno.
+int cbpf_accept(int listen_fd);
+/// Changes what wakes `fd`: readability, plus writability when `writable` is non-zero.
+int cbpf_epoll_watch(int epoll_fd, int fd, uint64_t token, int writable);
 /// Waits up to `timeout_ms` (-1: forever); fills up to `capacity` tokens. Returns the
 /// number of ready descriptors (0 on timeout or EINTR), or -errno.
 int cbpf_epoll_wait(int epoll_fd, uint64_t *tokens, int capacity, int timeout_ms);

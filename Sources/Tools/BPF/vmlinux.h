@@ -44,12 +44,23 @@ struct task_struct {
     char comm[16];
     struct files_struct *files;
     struct nsproxy *nsproxy;
+    struct task_struct *group_leader;
 };
 
 // The same struct as kernels before 5.14 lay it out: CO-RE matches it to task_struct by
 // its essential name (the ___ suffix is cut), so a program can read whichever exists.
 struct task_struct___pre_5_14 {
     long state;
+};
+
+// Sockets (the exporter's TCP counters): the state lives in the common part.
+struct sock_common {
+    unsigned char skc_state;
+};
+
+struct sock {
+    struct sock_common __sk_common;
+    u16 sk_protocol;  // a u16 since Linux 5.6 (a bit field before)
 };
 
 #pragma clang attribute pop

@@ -69,42 +69,8 @@ public struct Cachestat: ParsableCommand {
     }
 
     private func trace() throws {
-        // Load and attach. Additions and dirtied pages come from trace events everywhere;
-        // lookups from folio_mark_accessed through fentry, or the read paths' trace events.
-        let accessFunction = ["folio_mark_accessed", "mark_page_accessed"].first { KernelHooks.whyNoFentry([$0]) == nil }
-        let dirtyEvent = KernelHooks.hasEvent("writeback", "writeback_dirty_folio") ? "writeback_dirty_folio" : "writeback_dirty_page"
-        let btfDirty = KernelHooks.whyNoBTFTracepoints(["writeback_dirty_folio"]) == nil
-        let writeCalls = SlowerTracer.syscalls(["write", "pwrite64", "writev", "pwritev", "pwritev2"])
-        var programs: Set<String> = ["cachestat_add", btfDirty ? "cachestat_btf_dirty" : "cachestat_tp_dirty"]
-        programs.formUnion(writeCalls.flatMap { ["cachestat_enter_" + $0, "cachestat_exit_" + $0] })
-        var object: BPFObject?
-        var whyNoFentry = accessFunction == nil ? KernelHooks.whyNoFentry(["folio_mark_accessed"]) : nil
-        if let accessFunction {
-            do {
-                object = try load(programs.union(["cachestat_accessed"]), dirtyEvent: dirtyEvent) { spec in
-                    spec.retarget("cachestat_accessed", to: .fentry(function: accessFunction))
-                }
-            } catch {
-                whyNoFentry = "fentry on \(accessFunction) failed: \(error)"
-            }
-        }
-        if object == nil {
-            for event in ["mm_filemap_get_pages", "mm_filemap_fault"] where !KernelHooks.hasEvent("filemap", event) {
-                throw ValidationError("this kernel allows no fentry and has no trace event filemap:\(event): "
-                    + "page-cache lookups cannot be counted")
-            }
-            programs.formUnion(["cachestat_get_pages", "cachestat_fault"])
-            object = try load(programs, dirtyEvent: dirtyEvent)
-        }
-        guard let object else { return }
-        if verbose {
-            let lookups = whyNoFentry == nil ? "fentry/\(accessFunction ?? "")"
-                : "filemap:mm_filemap_get_pages and filemap:mm_filemap_fault (no fentry: \(whyNoFentry ?? ""))"
-            Output.standardError.line("cachestat: lookups from \(lookups); additions from filemap:mm_filemap_add_to_page_cache; "
-                + "dirtied pages from " + (btfDirty ? "tp_btf/" : "writeback:") + dirtyEvent
-                + "; write calls from syscalls:sys_{enter,exit}_{\(writeCalls.joined(separator: ","))}")
-        }
-        let counters = try PerCPUMap<UInt32, cachestat_counters>(object.map("counters"))
+        let probes = try CachestatProbes(pid: pid)
+        if verbose { Output.standardError.line("cachestat: " + probes.summary) }
         let loop = try EventLoop()
         let out = Output.standardOutput
         var previous = cachestat_counters()
@@ -117,13 +83,7 @@ public struct Cachestat: ParsableCommand {
 
         // Print what the kernel counted since the last output.
         func report() throws {
-            var now = cachestat_counters()
-            for value in try counters.lookup(0) ?? [] {
-                now.accessed += value.accessed
-                now.added += value.added
-                now.added_by_writes += value.added_by_writes
-                now.dirtied += value.dirtied
-            }
+            let now = try probes.totals()
             func change(_ field: KeyPath<cachestat_counters, UInt64>) -> Int64 {
                 Int64(bitPattern: now[keyPath: field] &- previous[keyPath: field])
             }
@@ -154,17 +114,7 @@ public struct Cachestat: ParsableCommand {
         try loop.every(interval, count: count) { try report() }
         let stop = try loop.run()
         if stop != .intervalsDone { try report() }
-        object.close()
-    }
-
-    private func load(_ programs: Set<String>, dirtyEvent: String, configure: (inout ObjectSpec) -> Void = { _ in }) throws -> BPFObject {
-        let object = try BPFObject(base64: BPFObjects.cachestat, name: "cachestat", programs: programs) { spec in
-            try spec.setGlobal("target_pid", to: pid ?? 0)
-            spec.retarget("cachestat_tp_dirty", to: .tracepoint(category: "writeback", name: dirtyEvent))
-            configure(&spec)
-        }
-        try object.attachAll()
-        return object
+        probes.object.close()
     }
 
     /// /proc/meminfo's values, in kB.
