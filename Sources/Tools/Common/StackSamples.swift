@@ -17,6 +17,8 @@ struct StackSamples {
         /// stack of this kind" (a kernel thread's user stack) and is not an error.
         var userStackError: Int32
         var kernelStackError: Int32
+        /// A user stack unwound from a copy that ended before the outermost frame.
+        var userStackTruncated = false
     }
 
     struct Stack {
@@ -49,6 +51,29 @@ struct StackSamples {
             }
             return (levels, entry.value)
         }, mergeThreads: mergeThreads)
+    }
+
+    /// Adds stacks whose user part was unwound in user space (kernel stacks by id from
+    /// `stack_traces`), merged with equal ones.
+    mutating func add(unwound: [UnwoundSample: UInt64], from object: BPFObject) throws {
+        let stackMap = try StackTraceMap(object.map("stack_traces"))
+        var cache: [Int32: [UInt64]] = [:]
+        for (sample, value) in unwound {
+            var kernel: [UInt64] = []
+            if sample.kernelStackID >= 0 {
+                if let known = cache[sample.kernelStackID] {
+                    kernel = known
+                } else {
+                    kernel = try stackMap.frames(id: sample.kernelStackID)
+                    cache[sample.kernelStackID] = kernel
+                    if kernel.isEmpty { missing += 1 }
+                }
+            }
+            stacks.append(Stack(levels: [Level(
+                pid: sample.pid, comm: sample.comm, userStack: sample.userStack, kernelStack: kernel,
+                userStackError: 0, kernelStackError: min(sample.kernelStackID, 0), userStackTruncated: sample.truncated)],
+                value: value))
+        }
     }
 
     private static func read(_ object: BPFObject, _ entries: [([stack_key], UInt64)], mergeThreads: Bool) throws -> StackSamples {
@@ -149,14 +174,17 @@ final class StackSymbolizer {
     func userFrames(_ level: StackSamples.Level) -> [String] {
         if level.userStackError < 0 && level.userStackError != StackSamples.efault { return ["[Missed User Stack]"] }
         guard !level.userStack.isEmpty else { return [] }
-        let symbolizer: ProcessSymbolizer
-        if let known = processes[level.pid] {
-            symbolizer = known
-        } else {
-            symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: level.pid))
-            processes[level.pid] = symbolizer
-        }
-        return level.userStack.map { symbolizer.symbolize($0).text(showModule: showModule) }
+        let symbolizer = process(level.pid)
+        let frames = level.userStack.map { symbolizer.symbolize($0).text(showModule: showModule) }
+        return level.userStackTruncated ? frames + ["[truncated]"] : frames
+    }
+
+    /// The process's symbolizer (made on first use), shared with its user-stack unwinder.
+    func process(_ pid: UInt32) -> ProcessSymbolizer {
+        if let known = processes[pid] { return known }
+        let symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: pid))
+        processes[pid] = symbolizer
+        return symbolizer
     }
 }
 

@@ -56,6 +56,8 @@ public struct Profile: ParsableCommand {
     @Option(name: .customLong("svg"), help: "Also write a CPU flame graph (SVG) of the result to this file.")
     var svg: String?
 
+    @OptionGroup var unwind: UnwindOptions
+
     @Argument(help: "Duration of the trace, in seconds.")
     var duration: Double?
 
@@ -69,6 +71,7 @@ public struct Profile: ParsableCommand {
         if let duration, !(duration > 0) { throw ValidationError("duration must be a positive number of seconds") }
         if stackStorageSize == 0 { throw ValidationError("--stack-storage-size must be above 0") }
         if let cpu, !CPUs.online.contains(cpu) { throw ValidationError("CPU \(cpu) is not online") }
+        try unwind.check()
     }
 
     public func run() throws {
@@ -85,12 +88,20 @@ public struct Profile: ParsableCommand {
             try spec.setGlobal("kernel_stacks_only", to: kernelStacksOnly)
             try spec.setGlobal("include_idle", to: includeIdle)
             try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
+            try unwind.configure(&spec)
         }
         let rate: PerfEvent.Rate = count.map { .period($0) } ?? .frequency(frequency ?? 49)
         object.keep(try object.program("profile_sample").attachPerfEvent(.cpuClock, rate: rate, cpus: cpu.map { [$0] }))
         let loop = try EventLoop(duration: duration)
         let symbolizer = StackSymbolizer(showModule: showModule, annotateKernel: annotations)
         let counts = try object.map("counts")
+        var collector: UserStackCollector?
+        if unwind.copiesStacks && !kernelStacksOnly {
+            let unwound = try UserStackCollector(object: object, symbolizer: symbolizer, method: unwind.method, mergeThreads: tid == nil)
+            let ring = try RingBuffer(map: object.map("events"))
+            try loop.watch(ring) { unwound.handle($0, valueOnFinish: false) }
+            collector = unwound
+        }
         try loop.every(1) { symbolizer.prepareProcesses(in: counts, as: stack_key.self) { [$0.pid] } }
         if !folded && !json {
             let rateText = count.map { "every \($0) events" } ?? "at \(frequency ?? 49) Hertz"
@@ -102,7 +113,9 @@ public struct Profile: ParsableCommand {
         try loop.run()
 
         // Read the counts once, symbolize, print.
-        let samples = try StackSamples.read(from: object, mergeThreads: tid == nil)
+        var samples = try StackSamples.read(from: object, mergeThreads: tid == nil)
+        if let collector { try samples.add(unwound: collector.totals, from: object) }
+        let lost = collector == nil ? 0 : (try? object.global("lost_events", as: UInt64.self)) ?? 0
         object.close()
         let printer = StackPrinter(
             symbolizer: symbolizer,
@@ -111,6 +124,8 @@ public struct Profile: ParsableCommand {
         try writeFlameGraph(svg, palette: .hot, title: "CPU Flame Graph", countName: "samples",
                             lines: samples.stacks.map { ([$0.levels[0].comm] + printer.rootFirst($0.levels[0]), $0.value) })
         samples.reportProblems(stackStorageSize: stackStorageSize)
+        collector?.reportProblems(userStackBytes: unwind.userStackBytes)
+        if lost > 0 { Output.standardError.line("WARNING: \(lost) user stack copies were lost (ring buffer full).") }
     }
 }
 

@@ -4,6 +4,8 @@
 #include "bpf_helpers.h"
 #include "stacks.h"
 #include "bpfkit_stacks.h"
+#include "bpfkit_events.h"
+#include "bpfkit_unwind.h"
 
 
 const volatile uint32_t target_pid = 0;  // 0 = every process
@@ -35,9 +37,14 @@ int profile_sample(void *ctx) {
 
     struct stack_key key = {.pid = pid, .tid = tid};
     bpf_get_current_comm(key.comm, sizeof(key.comm));
-    key.user_stack_id = kernel_stacks_only ? -EFAULT : stack_id(ctx, BPF_F_USER_STACK);
     key.kernel_stack_id = user_stacks_only ? -EFAULT : stack_id(ctx, 0);
     __sync_fetch_and_add(&samples, 1);
+    // --unwind dwarf/auto: the user stack goes to user space to be unwound there.
+    if (!kernel_stacks_only && copies_user_stack(pid)) {
+        if (send_user_stack(pid, tid, key.comm, key.kernel_stack_id, 1) <= 0)
+            return 0;
+    }
+    key.user_stack_id = kernel_stacks_only ? -EFAULT : stack_id(ctx, BPF_F_USER_STACK);
 
     uint64_t one = 1;
     uint64_t *count = bpf_map_lookup_elem(&counts, &key);
