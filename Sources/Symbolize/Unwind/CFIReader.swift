@@ -49,7 +49,7 @@ struct CFIReader {
             if shift < 64 { result |= Int64(byte & 0x7f) << shift }
             shift += 7
             if byte & 0x80 == 0 {
-                if shift < 64 && byte & 0x40 != 0 { result |= -(Int64(1) << shift) }
+                if shift < 64 && byte & 0x40 != 0 { result |= Int64(bitPattern: ~UInt64(0) << shift) }
                 return result
             }
         }
