@@ -92,6 +92,23 @@ private let sortSource = """
     }
     """
 
+private let sleeperSource = """
+    #include <stdlib.h>
+    #include <unistd.h>
+    #include <time.h>
+    __attribute__((noinline)) void d(void) { usleep(2000); __asm__ volatile("" ::: "memory"); }
+    __attribute__((noinline)) void c(void) { d(); __asm__ volatile("" ::: "memory"); }
+    __attribute__((noinline)) void b(void) { c(); __asm__ volatile("" ::: "memory"); }
+    __attribute__((noinline)) void a(void) { b(); __asm__ volatile("" ::: "memory"); }
+    int main(int argc, char **argv) {
+        double seconds = atof(argv[1]);
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        do { a(); clock_gettime(CLOCK_MONOTONIC, &now); } while (now.tv_sec - start.tv_sec + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
+        return 0;
+    }
+    """
+
 /// Folded lines as (frames, count).
 private func folded(_ lines: [String]) -> [(frames: [String], count: UInt64)] {
     lines.compactMap { line in
@@ -106,14 +123,14 @@ private func contains(_ frames: [String], _ sequence: [String]) -> Bool {
     return (0...(frames.count - sequence.count)).contains { Array(frames[$0..<($0 + sequence.count)]) == sequence }
 }
 
-/// Profiles `binary` (run for `seconds`) with these extra flags; returns its folded stacks.
-private func profile(_ binary: String, seconds: Int = 5, _ flags: [String]) throws -> (stacks: [(frames: [String], count: UInt64)], stderr: String) {
+/// Runs `tool` on `binary` (run for `seconds`) with these extra flags; returns its folded stacks.
+private func profile(_ binary: String, seconds: Int = 5, tool: [String] = ["profile", "-F", "199"], _ flags: [String]) throws -> (stacks: [(frames: [String], count: UInt64)], stderr: String) {
     let workload = Process()
     workload.executableURL = URL(fileURLWithPath: binary)
     workload.arguments = [String(seconds)]
     try workload.run()
     defer { kill(workload.processIdentifier, SIGKILL) }
-    let run = try ToolRun(["profile", "-p", String(workload.processIdentifier), "-F", "199", "-f"] + flags + ["2"])
+    let run = try ToolRun(tool + ["-p", String(workload.processIdentifier), "-f"] + flags + ["2"])
     #expect(run.waitForExit(timeout: 60) == 0, "stderr: \(run.stderr)")
     return (folded(run.lines), run.stderr)
 }
@@ -180,6 +197,34 @@ struct UnwindTests {
         let total = result.stacks.reduce(0) { $0 + $1.count }
         let whole = result.stacks.filter { contains($0.frames, ["__libc_start_call_main", "main", "a", "b", "c", "d"]) }.reduce(0) { $0 + $1.count }
         #expect(total > 0 && Double(whole) >= 0.8 * Double(total), "\(result.stacks.prefix(4))")
+    }
+
+    @Test("offcputime --unwind dwarf shows the sleeper's whole chain through libc's usleep for ≥ 80% of its off-CPU time; fp does not")
+    func offCPU() throws {
+        let binary = try buildOmitted("sleeper", sleeperSource)
+        func share(_ stacks: [(frames: [String], count: UInt64)]) -> Double {
+            let total = stacks.reduce(0) { $0 + $1.count }
+            let whole = stacks.filter { contains($0.frames, ["__libc_start_call_main", "main", "a", "b", "c", "d", "usleep"]) }.reduce(0) { $0 + $1.count }
+            return total == 0 ? 0 : Double(whole) / Double(total)
+        }
+        let dwarf = try profile(binary, tool: ["offcputime"], ["--unwind", "dwarf"])
+        #expect(share(dwarf.stacks) >= 0.8, "\(dwarf.stacks.prefix(4)) \(dwarf.stderr)")
+        let fp = try profile(binary, tool: ["offcputime"], ["--unwind", "fp"])
+        #expect(share(fp.stacks) < 0.8)
+    }
+
+    @Test("offwaketime --unwind dwarf joins the sleeper's unwound stack with its waker's; chaingraph refuses dwarf with one line")
+    func offWake() throws {
+        let binary = try buildOmitted("sleeper", sleeperSource)
+        let result = try profile(binary, tool: ["offwaketime"], ["--unwind", "dwarf"])
+        let joined = result.stacks.filter { stack in
+            guard let separator = stack.frames.firstIndex(of: "--") else { return false }
+            return contains(Array(stack.frames[..<separator]), ["main", "a", "b", "c", "d", "usleep"]) && stack.frames.count > separator + 1
+        }
+        #expect(!joined.isEmpty, "\(result.stacks.prefix(3))")
+        let chain = try ToolRun(["chaingraph", "--unwind", "dwarf", "1"])
+        #expect(chain.waitForExit(timeout: 20) != 0)
+        #expect(chain.stderr.contains("--unwind fp"), "\(chain.stderr)")
     }
 
     @Test("bad --unwind and --user-stack-bytes values fail with one line")

@@ -4,6 +4,7 @@
 #ifndef BPFKIT_UNWIND_H
 #define BPFKIT_UNWIND_H
 #include "tool_types.h"
+#include "stacks.h"
 
 #define UNWIND_MAX_STACK_BYTES 65536      // the largest copy (perf's limit is 65528)
 #define UNWIND_DEFAULT_STACK_BYTES 16384
@@ -21,6 +22,10 @@
 #define UNWIND_RECORD_SAMPLE 1  // struct unwind_sample, then stack_size bytes of stack
 #define UNWIND_RECORD_FINISH 2  // struct unwind_finish
 
+// A stack_key's user_stack_id when the user stack went to user space as an unwind_sample
+// (-ENODATA): the finish record's chain says which levels to take from those samples.
+#define UNWIND_COPIED (-61)
+
 /// A user stack to unwind: the task, its user registers at the sample (from the pt_regs the
 /// kernel saved when it entered from user space), its kernel stack id (the usual stack map),
 /// a value (1 per profile sample), and `stack_size` bytes copied from `sp` upward.
@@ -36,14 +41,19 @@ struct unwind_sample {
     uint32_t stack_size;
     uint32_t requested;  // the bytes asked for: stack_size < requested means the stack's top was reached
     char comm[16];
+    // The off-CPU tools: the sample belongs to the chain of thread `join_tid` (the sleeper
+    // itself, or the thread a waker woke) at level `level` (0 the sleeper, 1 its waker).
+    uint32_t join_tid;
+    uint32_t level;
 };
 
-/// offcputime: thread `tid`, whose stack was sent when it left the CPU, ran again after
-/// `value` microseconds.
+/// The off-CPU tools: thread `tid`'s sleep ended after `value` microseconds; its chain's
+/// levels whose user_stack_id is UNWIND_COPIED come from the samples sent for (tid, level).
 struct unwind_finish {
     uint32_t kind;
     uint32_t tid;
     uint64_t value;
+    struct chain_key chain;
 };
 
 #endif

@@ -6,6 +6,8 @@
 #define BPFKIT_BPF_UNWIND_H
 #include "unwind.h"
 
+#define ENOMEM 12
+
 // The pt_regs a task's entry from user space saved (Linux 5.15).
 static struct pt_regs *(*bpf_task_pt_regs)(struct task_struct *task) = (void *)175;
 
@@ -45,9 +47,11 @@ static __always_inline bool copies_user_stack(uint32_t pid) {
     return !verdict || *verdict != UNWIND_PID_FP;
 }
 
-// Sends the current task's user registers and stack. 0: sent; 1: a kernel thread (no user
-// stack: take the usual path); -1: lost (counted in lost_events).
-static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const char *comm, int32_t kernel_stack_id, uint64_t value) {
+// Sends the current task's user registers and stack, to be joined under (join_tid, level)
+// by the off-CPU tools. 0: sent; 1: a kernel thread (no user stack: take the usual path);
+// -1: lost (counted in lost_events).
+static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const char *comm, int32_t kernel_stack_id,
+                                           uint64_t value, uint32_t join_tid, uint32_t level) {
     struct task_struct *task = bpf_get_current_task_btf();
     if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
         return 1;
@@ -57,8 +61,10 @@ static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const cha
         __sync_fetch_and_add(&lost_events, 1);
         return -1;
     }
-    struct pt_regs regs;
-    if (bpf_probe_read_kernel(&regs, sizeof(regs), bpf_task_pt_regs(task))) {
+    // Straight into the scratch slot: the BPF stack (512 bytes) is kept for the callers.
+    struct pt_regs *regs = bpf_task_pt_regs(task);
+    if (bpf_probe_read_kernel(&scratch->header.ip, 8, &regs->ip) || bpf_probe_read_kernel(&scratch->header.sp, 8, &regs->sp) ||
+        bpf_probe_read_kernel(&scratch->header.bp, 8, &regs->bp)) {
         __sync_fetch_and_add(&lost_events, 1);
         return -1;
     }
@@ -66,11 +72,11 @@ static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const cha
     scratch->header.pid = pid;
     scratch->header.tid = tid;
     scratch->header.kernel_stack_id = kernel_stack_id;
-    scratch->header.ip = regs.ip;
-    scratch->header.sp = regs.sp;
-    scratch->header.bp = regs.bp;
     scratch->header.value = value;
+    scratch->header.join_tid = join_tid;
+    scratch->header.level = level;
     __builtin_memcpy(scratch->header.comm, comm, sizeof(scratch->header.comm));
+    uint64_t sp = scratch->header.sp;
 
     // Page by page from sp: a read that would cross into an unmapped page (past the stack's
     // top) fails alone, and what was read before it is kept.
@@ -81,7 +87,7 @@ static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const cha
     for (int page = 0; page < UNWIND_MAX_STACK_BYTES / 4096 + 1; page++) {
         if (copied >= want)
             break;
-        uint64_t address = regs.sp + copied;
+        uint64_t address = sp + copied;
         uint32_t chunk = 4096 - (uint32_t)(address & 4095);
         if (chunk > want - copied)
             chunk = want - copied;
@@ -101,6 +107,18 @@ static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const cha
         return -1;
     }
     return 0;
+}
+
+// The off-CPU tools: thread `tid`'s sleep under `chain` ended after `value` microseconds.
+static __always_inline void send_finish(uint32_t tid, uint64_t value, struct chain_key *chain) {
+    struct unwind_finish *finish = reserve_event(sizeof(*finish));
+    if (!finish)
+        return;
+    finish->kind = UNWIND_RECORD_FINISH;
+    finish->tid = tid;
+    finish->value = value;
+    __builtin_memcpy(&finish->chain, chain, sizeof(finish->chain));
+    bpf_ringbuf_submit(finish, 0);
 }
 
 #endif

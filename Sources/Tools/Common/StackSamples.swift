@@ -53,26 +53,31 @@ struct StackSamples {
         }, mergeThreads: mergeThreads)
     }
 
-    /// Adds stacks whose user part was unwound in user space (kernel stacks by id from
-    /// `stack_traces`), merged with equal ones.
-    mutating func add(unwound: [UnwoundSample: UInt64], from object: BPFObject) throws {
+    /// Adds samples whose user stacks were (at some levels) unwound in user space; other
+    /// stacks come by id from `stack_traces`.
+    mutating func add(unwound: [[UnwoundSample]: UInt64], from object: BPFObject) throws {
         let stackMap = try StackTraceMap(object.map("stack_traces"))
         var cache: [Int32: [UInt64]] = [:]
-        for (sample, value) in unwound {
-            var kernel: [UInt64] = []
-            if sample.kernelStackID >= 0 {
-                if let known = cache[sample.kernelStackID] {
-                    kernel = known
-                } else {
-                    kernel = try stackMap.frames(id: sample.kernelStackID)
-                    cache[sample.kernelStackID] = kernel
-                    if kernel.isEmpty { missing += 1 }
-                }
+        func frames(_ id: Int32) throws -> [UInt64] {
+            if id < 0 { return [] }
+            if let known = cache[id] { return known }
+            let found = try stackMap.frames(id: id)
+            cache[id] = found
+            if found.isEmpty { missing += 1 }
+            return found
+        }
+        for (chain, value) in unwound {
+            var levels: [Level] = []
+            for sample in chain {
+                let copied = sample.userStackID == UNWIND_COPIED
+                levels.append(Level(
+                    pid: sample.pid, comm: sample.comm,
+                    userStack: copied ? sample.userStack : try frames(sample.userStackID),
+                    kernelStack: try frames(sample.kernelStackID),
+                    userStackError: copied ? 0 : min(sample.userStackID, 0), kernelStackError: min(sample.kernelStackID, 0),
+                    userStackTruncated: sample.truncated))
             }
-            stacks.append(Stack(levels: [Level(
-                pid: sample.pid, comm: sample.comm, userStack: sample.userStack, kernelStack: kernel,
-                userStackError: 0, kernelStackError: min(sample.kernelStackID, 0), userStackTruncated: sample.truncated)],
-                value: value))
+            stacks.append(Stack(levels: levels, value: value))
         }
     }
 

@@ -3,15 +3,35 @@ import Report
 import Symbolize
 import ToolEvents
 
-/// One distinct unwound stack: who, the user stack (leaf first) and how it ended, and the
-/// kernel stack's id in `stack_traces`.
+/// One level of a sample (the sampled or blocked task, or its waker) as the collector keys
+/// it: who, and either the user stack unwound here (`userStackID` UNWIND_COPIED) or the id
+/// of a stack the kernel walked (or its -errno), and the kernel stack's id.
 struct UnwoundSample: Hashable {
     var pid: UInt32
     var tid: UInt32
     var comm: String
-    var userStack: [UInt64]
-    var truncated: Bool
+    var userStack: [UInt64] = []
+    var truncated = false
+    var userStackID: Int32 = UNWIND_COPIED
     var kernelStackID: Int32
+
+    /// A level the kernel described by stack ids.
+    init(_ key: stack_key, mergeThreads: Bool) {
+        pid = key.pid
+        tid = mergeThreads ? 0 : key.tid
+        comm = withUnsafeBytes(of: key.comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        userStackID = key.user_stack_id
+        kernelStackID = key.kernel_stack_id
+    }
+
+    init(pid: UInt32, tid: UInt32, comm: String, userStack: [UInt64], truncated: Bool, kernelStackID: Int32) {
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.userStack = userStack
+        self.truncated = truncated
+        self.kernelStackID = kernelStackID
+    }
 }
 
 /// Receives the user-stack copies a program sends (bpfkit_unwind.h), unwinds each at once
@@ -28,10 +48,13 @@ final class UserStackCollector {
     private var unwinders: [UInt32: ProcessUnwinder] = [:]
     private var judged: Set<UInt32> = []
 
-    /// Value per distinct stack.
-    private(set) var totals: [UnwoundSample: UInt64] = [:]
-    /// offcputime: the stack each thread left the CPU with, until it runs again.
-    private var pending: [UInt32: UnwoundSample] = [:]
+    /// Value per distinct chain of levels (one level for profile and offcputime).
+    private(set) var totals: [[UnwoundSample]: UInt64] = [:]
+    /// The off-CPU tools: stacks unwound for (thread, level) until the thread's sleep ends.
+    private struct PendingKey: Hashable { var tid: UInt32; var level: UInt32 }
+    private var pending: [PendingKey: UnwoundSample] = [:]
+    /// Chain levels whose sample never arrived (lost in a full ring).
+    private(set) var missingLevels = 0
     private(set) var samples = 0
     private(set) var truncatedSamples = 0
     private(set) var framesUnwound = 0
@@ -43,14 +66,33 @@ final class UserStackCollector {
         pidsMap = method == .auto ? try TypedMap<UInt32, UInt8>(object.map("unwind_pids")) : nil
     }
 
-    /// Handles one ring record: a sample is unwound and counted (profile) or kept until its
-    /// thread's finish record brings the value (offcputime).
-    func handle(_ record: UnsafeRawBufferPointer, valueOnFinish: Bool) {
+    /// Handles one ring record: a sample is unwound and counted (profile), or kept until
+    /// the finish record of its thread's sleep brings the value and the rest of the chain
+    /// (the off-CPU tools, `depth` levels).
+    func handle(_ record: UnsafeRawBufferPointer, valueOnFinish: Bool, depth: Int = 1) {
         guard record.count >= 4 else { return }
         let kind = record.loadUnaligned(as: UInt32.self)
         if kind == UInt32(UNWIND_RECORD_FINISH), record.count >= MemoryLayout<unwind_finish>.size {
             let finish = record.loadUnaligned(as: unwind_finish.self)
-            if let sample = pending.removeValue(forKey: finish.tid) { totals[sample, default: 0] += finish.value }
+            let keys = withUnsafeBytes(of: finish.chain.levels) { raw in
+                (0..<min(depth, Int(CHAIN_MAX_DEPTH))).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<stack_key>.stride, as: stack_key.self) }
+            }
+            var levels: [UnwoundSample] = []
+            for (index, key) in keys.enumerated() where key.pid != 0 || key.tid != 0 || levels.isEmpty {
+                if key.user_stack_id == UNWIND_COPIED {
+                    if let sample = pending.removeValue(forKey: PendingKey(tid: finish.tid, level: UInt32(index))) {
+                        levels.append(sample)
+                        continue
+                    }
+                    missingLevels += 1
+                    var lost = UnwoundSample(key, mergeThreads: mergeThreads)
+                    lost.userStackID = -12  // shown as [Missed User Stack]
+                    levels.append(lost)
+                } else {
+                    levels.append(UnwoundSample(key, mergeThreads: mergeThreads))
+                }
+            }
+            totals[levels, default: 0] += finish.value
             return
         }
         guard kind == UInt32(UNWIND_RECORD_SAMPLE), record.count >= MemoryLayout<unwind_sample>.size else { return }
@@ -70,9 +112,9 @@ final class UserStackCollector {
             pid: header.pid, tid: mergeThreads ? 0 : header.tid, comm: comm, userStack: result.addresses,
             truncated: truncated, kernelStackID: header.kernel_stack_id)
         if valueOnFinish {
-            pending[header.tid] = sample
+            pending[PendingKey(tid: header.join_tid, level: header.level)] = sample
         } else {
-            totals[sample, default: 0] += header.value
+            totals[[sample], default: 0] += header.value
         }
         if method == .auto { judge(header.pid, unwinder) }
     }

@@ -41,7 +41,7 @@ int profile_sample(void *ctx) {
     __sync_fetch_and_add(&samples, 1);
     // --unwind dwarf/auto: the user stack goes to user space to be unwound there.
     if (!kernel_stacks_only && copies_user_stack(pid)) {
-        if (send_user_stack(pid, tid, key.comm, key.kernel_stack_id, 1) <= 0)
+        if (send_user_stack(pid, tid, key.comm, key.kernel_stack_id, 1, tid, 0) <= 0)
             return 0;
     }
     key.user_stack_id = kernel_stacks_only ? -EFAULT : stack_id(ctx, BPF_F_USER_STACK);
