@@ -237,3 +237,23 @@ struct UnwindTests {
         }
     }
 }
+
+@Suite("profile --cpi, against the real kernel")
+struct CPITests {
+    @Test("--cpi on a machine without a hardware PMU: one line naming the missing counters, non-zero exit")
+    func noPMU() throws {
+        // With a hardware PMU (the `cpu` event source) the hardware path runs instead.
+        let hasPMU = FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/cpu")
+        let run = try ToolRun(["profile", "--cpi", "-f", "1"])
+        let status = run.waitForExit(timeout: 20)
+        if hasPMU {
+            #expect(status == 0, "\(run.stderr)")
+            #expect(run.lines.allSatisfy { $0.split(separator: " ").count >= 3 })
+        } else {
+            #expect(status != 0)
+            #expect(run.stderr.split(separator: "\n").count == 1 && run.stderr.contains("hardware"), "\(run.stderr)")
+        }
+        let conflict = try ToolRun(["profile", "--cpi", "--unwind", "dwarf", "1"])
+        #expect(conflict.waitForExit(timeout: 20) != 0)
+    }
+}

@@ -37,8 +37,8 @@ struct StackSamples {
     static let efault: Int32 = -14
 
     /// Reads `stack_key` → u64 counts.
-    static func read(from object: BPFObject, mergeThreads: Bool) throws -> StackSamples {
-        let counts = try TypedMap<stack_key, UInt64>(object.map("counts"))
+    static func read(from object: BPFObject, map: String = "counts", mergeThreads: Bool) throws -> StackSamples {
+        let counts = try TypedMap<stack_key, UInt64>(object.map(map))
         return try read(object, try counts.entries().map { ([$0.key], $0.value) }, mergeThreads: mergeThreads)
     }
 
