@@ -157,7 +157,7 @@ public final class ProcessUnwinder {
                 found = Step(row: row, section: section)
             }
         }
-        if steps.count >= 1 << 16 { steps.removeAll(keepingCapacity: true) }
+        if steps.count >= 1 << 14 { steps.removeAll(keepingCapacity: true) }
         steps[address] = found
         return found
     }
