@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import BPFKit
 import Report
 import Symbolize
@@ -58,6 +63,8 @@ final class UserStackCollector {
     private(set) var samples = 0
     private(set) var truncatedSamples = 0
     private(set) var framesUnwound = 0
+    /// Time spent in the unwinder alone, in nanoseconds (for `BPFKIT_UNWIND_STATS=1`).
+    private(set) var unwindNanoseconds: UInt64 = 0
 
     init(object: BPFObject, symbolizer: StackSymbolizer, method: UnwindMethod, mergeThreads: Bool) throws {
         self.symbolizer = symbolizer
@@ -101,7 +108,9 @@ final class UserStackCollector {
         let stackSize = min(Int(header.stack_size), record.count - headerSize)
         let stack = UnsafeRawBufferPointer(rebasing: record[headerSize..<(headerSize + stackSize)])
         let unwinder = unwinder(for: header.pid)
+        let started = Self.now()
         let result = unwinder.unwind(UserRegisters(ip: header.ip, sp: header.sp, bp: header.bp), stack: stack, maxDepth: Int(MAX_STACK_DEPTH))
+        unwindNanoseconds &+= Self.now() &- started
         samples += 1
         framesUnwound += result.addresses.count
         // Short of what was asked means the copy reached the stack's top: not a truncation.
@@ -132,8 +141,20 @@ final class UserStackCollector {
         try? pidsMap.update(pid, UInt8(verdict))
     }
 
-    /// bcc-style warnings for stacks cut short by the copy's size.
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// bcc-style warnings for stacks cut short by the copy's size; with
+    /// `BPFKIT_UNWIND_STATS=1` in the environment, the unwinder's own rate (for bench/unwind).
     func reportProblems(userStackBytes: UInt32) {
+        if let value = getenv("BPFKIT_UNWIND_STATS"), String(cString: value) == "1" {
+            let milliseconds = Double(unwindNanoseconds) / 1e6
+            let rate = unwindNanoseconds == 0 ? 0 : Double(samples) * 1e9 / Double(unwindNanoseconds)
+            Output.standardError.line("unwind stats: \(samples) stacks, \(framesUnwound) frames in \(Int(milliseconds)) ms: \(Int(rate)) stacks/s")
+        }
         if truncatedSamples > 0 {
             Output.standardError.line("WARNING: \(truncatedSamples) of \(samples) user stacks were deeper than the \(userStackBytes)-byte copy and end in [truncated]. Consider increasing --user-stack-bytes.")
         }
