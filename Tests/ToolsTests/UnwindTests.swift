@@ -109,6 +109,18 @@ private let sleeperSource = """
     }
     """
 
+private let vdsoSource = """
+    #include <stdlib.h>
+    #include <time.h>
+    __attribute__((noinline)) long tick(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_nsec; }
+    int main(int argc, char **argv) {
+        long s = 0;
+        time_t end = time(0) + atoi(argv[1]);
+        while (time(0) < end) for (int i = 0; i < 1000; i++) s += tick();
+        return s == 42;
+    }
+    """
+
 /// Folded lines as (frames, count).
 private func folded(_ lines: [String]) -> [(frames: [String], count: UInt64)] {
     lines.compactMap { line in
@@ -178,6 +190,17 @@ struct UnwindTests {
         }.reduce(0) { $0 + $1.count }
         #expect(total >= 20)
         #expect(Double(through) >= 0.5 * Double(total), "\(through) of \(total) through libc: \(result.stacks.prefix(6))")
+    }
+
+    @Test("--unwind dwarf unwinds out of the vDSO (its CFI read from the process's memory)")
+    func vdso() throws {
+        let binary = try buildOmitted("vdso", vdsoSource)
+        let result = try profile(binary, ["--unwind", "dwarf", "-U"])
+        let inVDSO = result.stacks.filter { $0.frames.last?.hasPrefix("__vdso_") == true }
+        let total = inVDSO.reduce(0) { $0 + $1.count }
+        let whole = inVDSO.filter { contains($0.frames, ["__libc_start_call_main", "main", "tick"]) }.reduce(0) { $0 + $1.count }
+        #expect(total > 0, "\(result.stacks.prefix(4))")
+        #expect(Double(whole) >= 0.8 * Double(total), "\(inVDSO.prefix(4))")
     }
 
     @Test("a small --user-stack-bytes ends deep stacks in [truncated] and says so")
