@@ -104,13 +104,7 @@ public final class ProcessSymbolizer {
     }
 
     private func resolve(_ address: UInt64) -> Frame {
-        if mapsReadAt == nil { readMaps() }
-        var mapping = find(address)
-        if mapping == nil, let readAt = mapsReadAt, Self.now() &- readAt > 250_000_000 {
-            readMaps()
-            mapping = find(address)
-        }
-        guard let mapping, mapping.isFile || mapping.path == "[vdso]" else {
+        guard let mapping = mapping(containing: address), mapping.isFile || mapping.path == "[vdso]" else {
             return jitFrame(address) ?? .unknown
         }
         let module = module(for: mapping)
@@ -126,6 +120,16 @@ public final class ProcessSymbolizer {
     }
 
     // MARK: - Mappings
+
+    /// The mapping holding `address`; when none does, the maps are read again (at most
+    /// every 250 ms: a new mapping after `dlopen`).
+    public func mapping(containing address: UInt64) -> ProcessMapping? {
+        if mapsReadAt == nil { readMaps() }
+        if let found = find(address) { return found }
+        guard let readAt = mapsReadAt, Self.now() &- readAt > 250_000_000 else { return nil }
+        readMaps()
+        return find(address)
+    }
 
     private func readMaps() {
         mapsReadAt = Self.now()
@@ -164,12 +168,8 @@ public final class ProcessSymbolizer {
     /// only way to a deleted file), then the path as this process sees it.
     private func fileTable(_ mapping: ProcessMapping) -> ElfSymbolTable? {
         let root = "/proc/\(pid)/root"
-        var candidates: [String] = []
-        if !mapping.isDeleted { candidates.append(root + mapping.path) }
-        candidates.append("/proc/\(pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))")
-        if !mapping.isDeleted { candidates.append(mapping.path) }
         var lastError: SymbolizeError?
-        for candidate in candidates {
+        for candidate in filePaths(for: mapping) {
             do throws(SymbolizeError) {
                 return try cache.table(forFileAt: candidate, originalPath: mapping.path, root: root, expectedInode: mapping.inode)
             } catch {
@@ -179,6 +179,23 @@ public final class ProcessSymbolizer {
         }
         if let lastError { problems.append(lastError.message) }
         return nil
+    }
+
+    /// Where a mapping's file can be opened: through the process's root, then its map_files
+    /// link (the only way to a deleted file), then the path as this process sees it.
+    func filePaths(for mapping: ProcessMapping) -> [String] {
+        var candidates: [String] = []
+        if !mapping.isDeleted { candidates.append("/proc/\(pid)/root" + mapping.path) }
+        candidates.append("/proc/\(pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))")
+        if !mapping.isDeleted { candidates.append(mapping.path) }
+        return candidates
+    }
+
+    /// The vDSO's image: from the process's memory, else this process's own (the same).
+    func vdsoImage(_ mapping: ProcessMapping) -> [UInt8]? {
+        let size = mapping.end - mapping.start
+        guard size > 0, size <= 1 << 24 else { return nil }
+        return Self.readMemory(pid: pid, at: mapping.start, count: Int(size)) ?? Self.ownVDSO
     }
 
     /// The vDSO's symbols: its image from the process's memory, else this process's own.

@@ -7,3 +7,4 @@
 #include "fsslower.h"
 #include "cachestat.h"
 #include "exporter.h"
+#include "unwind.h"

@@ -19,3 +19,13 @@ func writeFlameGraph(
     _ = summary
     Output.standardError.line("wrote flame graph \(path)")
 }
+
+/// Writes a CPI flame graph (`profile --cpi --svg FILE`): widths by cycles, colours by CPI.
+func writeCPIFlameGraph(_ profile: CPIProfile, path: String) throws {
+    var options = FlameGraphOptions()
+    options.title = "CPI Flame Graph: red = instruction heavy, blue = stall heavy"
+    options.countName = "cycles"
+    var map: PaletteMap? = profile.paletteMap()
+    _ = try SVGRenderer(options: options).write(profile.foldedStacks(), toPath: path, paletteMap: &map)
+    Output.standardError.line("wrote flame graph \(path)")
+}

@@ -17,6 +17,8 @@ struct StackSamples {
         /// stack of this kind" (a kernel thread's user stack) and is not an error.
         var userStackError: Int32
         var kernelStackError: Int32
+        /// A user stack unwound from a copy that ended before the outermost frame.
+        var userStackTruncated = false
     }
 
     struct Stack {
@@ -35,8 +37,8 @@ struct StackSamples {
     static let efault: Int32 = -14
 
     /// Reads `stack_key` → u64 counts.
-    static func read(from object: BPFObject, mergeThreads: Bool) throws -> StackSamples {
-        let counts = try TypedMap<stack_key, UInt64>(object.map("counts"))
+    static func read(from object: BPFObject, map: String = "counts", mergeThreads: Bool) throws -> StackSamples {
+        let counts = try TypedMap<stack_key, UInt64>(object.map(map))
         return try read(object, try counts.entries().map { ([$0.key], $0.value) }, mergeThreads: mergeThreads)
     }
 
@@ -49,6 +51,34 @@ struct StackSamples {
             }
             return (levels, entry.value)
         }, mergeThreads: mergeThreads)
+    }
+
+    /// Adds samples whose user stacks were (at some levels) unwound in user space; other
+    /// stacks come by id from `stack_traces`.
+    mutating func add(unwound: [[UnwoundSample]: UInt64], from object: BPFObject) throws {
+        let stackMap = try StackTraceMap(object.map("stack_traces"))
+        var cache: [Int32: [UInt64]] = [:]
+        func frames(_ id: Int32) throws -> [UInt64] {
+            if id < 0 { return [] }
+            if let known = cache[id] { return known }
+            let found = try stackMap.frames(id: id)
+            cache[id] = found
+            if found.isEmpty { missing += 1 }
+            return found
+        }
+        for (chain, value) in unwound {
+            var levels: [Level] = []
+            for sample in chain {
+                let copied = sample.userStackID == UNWIND_COPIED
+                levels.append(Level(
+                    pid: sample.pid, comm: sample.comm,
+                    userStack: copied ? sample.userStack : try frames(sample.userStackID),
+                    kernelStack: try frames(sample.kernelStackID),
+                    userStackError: copied ? 0 : min(sample.userStackID, 0), kernelStackError: min(sample.kernelStackID, 0),
+                    userStackTruncated: sample.truncated))
+            }
+            stacks.append(Stack(levels: levels, value: value))
+        }
     }
 
     private static func read(_ object: BPFObject, _ entries: [([stack_key], UInt64)], mergeThreads: Bool) throws -> StackSamples {
@@ -149,14 +179,17 @@ final class StackSymbolizer {
     func userFrames(_ level: StackSamples.Level) -> [String] {
         if level.userStackError < 0 && level.userStackError != StackSamples.efault { return ["[Missed User Stack]"] }
         guard !level.userStack.isEmpty else { return [] }
-        let symbolizer: ProcessSymbolizer
-        if let known = processes[level.pid] {
-            symbolizer = known
-        } else {
-            symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: level.pid))
-            processes[level.pid] = symbolizer
-        }
-        return level.userStack.map { symbolizer.symbolize($0).text(showModule: showModule) }
+        let symbolizer = process(level.pid)
+        let frames = level.userStack.map { symbolizer.symbolize($0).text(showModule: showModule) }
+        return level.userStackTruncated ? frames + ["[truncated]"] : frames
+    }
+
+    /// The process's symbolizer (made on first use), shared with its user-stack unwinder.
+    func process(_ pid: UInt32) -> ProcessSymbolizer {
+        if let known = processes[pid] { return known }
+        let symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: pid))
+        processes[pid] = symbolizer
+        return symbolizer
     }
 }
 

@@ -47,6 +47,8 @@ public struct OffCPUOptions: ParsableArguments {
     @Flag(help: "Print one JSON object per stack instead of text.")
     var json = false
 
+    @OptionGroup var unwind: UnwindOptions
+
     @Argument(help: "Duration of the trace, in seconds.")
     var duration: Double?
 
@@ -59,6 +61,7 @@ public struct OffCPUOptions: ParsableArguments {
         if minimumMicroseconds > maximumMicroseconds { throw ValidationError("-m must not be above -M") }
         if let duration, !(duration > 0) { throw ValidationError("duration must be a positive number of seconds") }
         if stackStorageSize == 0 { throw ValidationError("--stack-storage-size must be above 0") }
+        try unwind.check()
     }
 }
 
@@ -79,6 +82,10 @@ enum OffCPUTrace {
     static func run(_ options: OffCPUOptions, mode: Mode, banner: String) throws -> StackSamples {
         if let pid = options.pid { try requireProcess(pid) }
         if let tid = options.tid { try requireProcess(tid) }
+        // Samples join their chain by (thread, level); a waker's waker has no such slot.
+        if options.unwind.copiesStacks && mode.depth > 2 {
+            throw ValidationError("--unwind \(options.unwind.method.rawValue) takes chains of up to 2 levels; use --unwind fp with --depth above 2")
+        }
         // Raw tracepoints carry the same arguments and need no kernel BTF lookup (the
         // programs read every field through CO-RE), so they are the cheaper start.
         let suffix = KernelFeatures.shared.has(.rawTracepoint) ? "raw" : "btf"
@@ -98,10 +105,18 @@ enum OffCPUTrace {
             try spec.setGlobal("sleeper_stacks", to: mode.sleeperStacks)
             try spec.setGlobal("until_wakeup", to: mode.untilWakeup)
             try spec.updateMap("stack_traces") { $0.maxEntries = options.stackStorageSize }
+            try options.unwind.configure(&spec)
         }
         try object.attachAll()
         let loop = try EventLoop(duration: options.duration)
         let counts = try object.map("counts")
+        var collector: UserStackCollector?
+        if options.unwind.copiesStacks && !options.kernelStacksOnly {
+            let unwound = try UserStackCollector(object: object, symbolizer: symbolizer, method: options.unwind.method, mergeThreads: options.tid == nil)
+            let ring = try RingBuffer(map: object.map("events"))
+            try loop.watch(ring) { unwound.handle($0, valueOnFinish: true, depth: mode.depth) }
+            collector = unwound
+        }
         try loop.every(1) {
             symbolizer.prepareProcesses(in: counts, as: chain_key.self) { key in
                 withUnsafeBytes(of: key.levels) { raw in
@@ -114,8 +129,12 @@ enum OffCPUTrace {
             Output.standardOutput.line("\(banner) \(until)")
         }
         try loop.run()
-        let samples = try StackSamples.readChains(from: object, depth: mode.depth, mergeThreads: options.tid == nil)
+        var samples = try StackSamples.readChains(from: object, depth: mode.depth, mergeThreads: options.tid == nil)
+        if let collector { try samples.add(unwound: collector.totals, from: object) }
+        let lost = collector == nil ? 0 : (try? object.global("lost_events", as: UInt64.self)) ?? 0
         object.close()
+        collector?.reportProblems(userStackBytes: options.unwind.userStackBytes)
+        if lost > 0 { Output.standardError.line("WARNING: \(lost) user stack copies were lost (ring buffer full).") }
         return samples
     }
 

@@ -10,6 +10,8 @@
 #include "bpf_helpers.h"
 #include "stacks.h"
 #include "bpfkit_stacks.h"
+#include "bpfkit_events.h"
+#include "bpfkit_unwind.h"
 
 
 const volatile uint32_t target_pid = 0;  // 0 = every process
@@ -55,14 +57,23 @@ struct {
     __type(value, uint64_t);
 } counts SEC(".maps");
 
-// Describes the current task (whose stacks bpf_get_stackid takes).
-static __always_inline void describe_current(struct stack_key *level, void *ctx, bool stacks) {
+// Describes the current task (whose stacks bpf_get_stackid takes). With --unwind
+// dwarf/auto its user stack is sent to user space instead, to join the chain of thread
+// `join_tid` at `index` (chains of up to two levels: the sleeper and its waker).
+static __always_inline void describe_current(struct stack_key *level, void *ctx, bool stacks, uint32_t join_tid, uint32_t index) {
     uint64_t id = bpf_get_current_pid_tgid();
     level->pid = id >> 32;
     level->tid = (uint32_t)id;
     bpf_get_current_comm(level->comm, sizeof(level->comm));
-    level->user_stack_id = stacks && !kernel_stacks_only ? stack_id(ctx, BPF_F_USER_STACK) : -EFAULT;
     level->kernel_stack_id = stacks && !user_stacks_only ? stack_id(ctx, 0) : -EFAULT;
+    if (stacks && !kernel_stacks_only && depth <= 2 && copies_user_stack(level->pid)) {
+        int sent = send_user_stack(level->pid, level->tid, level->comm, level->kernel_stack_id, 0, join_tid, index);
+        if (sent <= 0) {
+            level->user_stack_id = sent == 0 ? UNWIND_COPIED : -ENOMEM;
+            return;
+        }
+    }
+    level->user_stack_id = stacks && !kernel_stacks_only ? stack_id(ctx, BPF_F_USER_STACK) : -EFAULT;
 }
 
 static __always_inline void clear_level(struct stack_key *level) {
@@ -106,6 +117,11 @@ static __always_inline void finish(uint32_t tid, uint64_t now) {
         return;
     uint64_t delta_us = (now - sleep->start_ns) / 1000;
     if (delta_us >= min_us && delta_us <= max_us) {
+        if (sleep->chain.levels[0].user_stack_id == UNWIND_COPIED || sleep->chain.levels[1].user_stack_id == UNWIND_COPIED) {
+            send_finish(tid, delta_us, &sleep->chain);
+            bpf_map_delete_elem(&sleeping, &tid);
+            return;
+        }
         uint64_t *total = bpf_map_lookup_elem(&counts, &sleep->chain);
         if (total)
             __sync_fetch_and_add(total, delta_us);
@@ -121,7 +137,7 @@ static __always_inline int on_switch(uint64_t *ctx) {
     uint64_t now = bpf_ktime_get_ns();
     if (traced(prev)) {
         struct sleep sleep = {.start_ns = now};
-        describe_current(&sleep.chain.levels[0], ctx, sleeper_stacks);
+        describe_current(&sleep.chain.levels[0], ctx, sleeper_stacks, BPF_CORE_READ(prev, pid), 0);
         for (int level = 1; level < CHAIN_MAX_DEPTH; level++)
             clear_level(&sleep.chain.levels[level]);
         uint32_t tid = sleep.chain.levels[0].tid;
@@ -141,7 +157,7 @@ static __always_inline int on_waking(uint64_t *ctx) {
     if (depth > 2 || (depth > 1 && sleep)) {
         // This task's wakers: the current task, then whoever woke the current task.
         struct chain_key chain;
-        describe_current(&chain.levels[0], ctx, true);
+        describe_current(&chain.levels[0], ctx, true, tid, 1);
         uint32_t waker = chain.levels[0].tid;
         struct chain_key *earlier = depth > 2 ? bpf_map_lookup_elem(&wakers, &waker) : NULL;
         for (int level = 1; level < CHAIN_MAX_DEPTH; level++) {

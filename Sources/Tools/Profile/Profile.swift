@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlameGraph
 import BPFKit
 import Report
 import Symbolize
@@ -56,6 +57,11 @@ public struct Profile: ParsableCommand {
     @Option(name: .customLong("svg"), help: "Also write a CPU flame graph (SVG) of the result to this file.")
     var svg: String?
 
+    @Flag(help: "CPI profile: sample hardware cycles and instructions by stack (needs a hardware PMU); prints folded lines with both counts, and --svg colours by cycles per instruction.")
+    var cpi = false
+
+    @OptionGroup var unwind: UnwindOptions
+
     @Argument(help: "Duration of the trace, in seconds.")
     var duration: Double?
 
@@ -69,6 +75,8 @@ public struct Profile: ParsableCommand {
         if let duration, !(duration > 0) { throw ValidationError("duration must be a positive number of seconds") }
         if stackStorageSize == 0 { throw ValidationError("--stack-storage-size must be above 0") }
         if let cpu, !CPUs.online.contains(cpu) { throw ValidationError("CPU \(cpu) is not online") }
+        try unwind.check()
+        if cpi && unwind.copiesStacks { throw ValidationError("--cpi takes frame-pointer stacks only (--unwind fp)") }
     }
 
     public func run() throws {
@@ -78,21 +86,40 @@ public struct Profile: ParsableCommand {
     private func trace() throws {
         // Load and attach.
         if let pid { try requireProcess(pid) }
-        let object = try BPFObject(base64: BPFObjects.profile, name: "profile") { spec in
+        let programs: Set<String> = cpi ? ["profile_sample", "profile_instructions"] : ["profile_sample"]
+        let object = try BPFObject(base64: BPFObjects.profile, name: "profile", programs: programs) { spec in
+            try spec.setGlobal("count_periods", to: cpi)
             try spec.setGlobal("target_pid", to: pid ?? 0)
             try spec.setGlobal("target_tid", to: tid ?? 0)
             try spec.setGlobal("user_stacks_only", to: userStacksOnly)
             try spec.setGlobal("kernel_stacks_only", to: kernelStacksOnly)
             try spec.setGlobal("include_idle", to: includeIdle)
             try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
+            try unwind.configure(&spec)
         }
         let rate: PerfEvent.Rate = count.map { .period($0) } ?? .frequency(frequency ?? 49)
-        object.keep(try object.program("profile_sample").attachPerfEvent(.cpuClock, rate: rate, cpus: cpu.map { [$0] }))
+        if cpi {
+            do {
+                object.keep(try object.program("profile_sample").attachPerfEvent(.cycles, rate: rate, cpus: cpu.map { [$0] }))
+                object.keep(try object.program("profile_instructions").attachPerfEvent(.instructions, rate: rate, cpus: cpu.map { [$0] }))
+            } catch {
+                throw ProfileFailure("--cpi needs the hardware cycles and instructions counters, and this machine has none (no hardware PMU: a VM without PMU passthrough?)")
+            }
+        } else {
+            object.keep(try object.program("profile_sample").attachPerfEvent(.cpuClock, rate: rate, cpus: cpu.map { [$0] }))
+        }
         let loop = try EventLoop(duration: duration)
         let symbolizer = StackSymbolizer(showModule: showModule, annotateKernel: annotations)
         let counts = try object.map("counts")
+        var collector: UserStackCollector?
+        if unwind.copiesStacks && !kernelStacksOnly {
+            let unwound = try UserStackCollector(object: object, symbolizer: symbolizer, method: unwind.method, mergeThreads: tid == nil)
+            let ring = try RingBuffer(map: object.map("events"))
+            try loop.watch(ring) { unwound.handle($0, valueOnFinish: false) }
+            collector = unwound
+        }
         try loop.every(1) { symbolizer.prepareProcesses(in: counts, as: stack_key.self) { [$0.pid] } }
-        if !folded && !json {
+        if !folded && !json && !cpi {
             let rateText = count.map { "every \($0) events" } ?? "at \(frequency ?? 49) Hertz"
             let who = pid.map { "PID \($0)" } ?? tid.map { "TID \($0)" } ?? "all threads"
             let stacks = userStacksOnly ? "user" : kernelStacksOnly ? "kernel" : "user + kernel"
@@ -102,16 +129,52 @@ public struct Profile: ParsableCommand {
         try loop.run()
 
         // Read the counts once, symbolize, print.
-        let samples = try StackSamples.read(from: object, mergeThreads: tid == nil)
+        var samples = try StackSamples.read(from: object, mergeThreads: tid == nil)
+        if let collector { try samples.add(unwound: collector.totals, from: object) }
+        let lost = collector == nil ? 0 : (try? object.global("lost_events", as: UInt64.self)) ?? 0
         object.close()
         let printer = StackPrinter(
             symbolizer: symbolizer,
             userStacks: !kernelStacksOnly, kernelStacks: !userStacksOnly, delimited: delimited)
+        if cpi {
+            let instructions = try StackSamples.read(from: object, map: "instruction_counts", mergeThreads: tid == nil)
+            try printCPI(cycles: samples, instructions: instructions, printer: printer)
+            return
+        }
         printer.printSingle(samples, folded: folded, json: json, valueName: "count")
         try writeFlameGraph(svg, palette: .hot, title: "CPU Flame Graph", countName: "samples",
                             lines: samples.stacks.map { ([$0.levels[0].comm] + printer.rootFirst($0.levels[0]), $0.value) })
         samples.reportProblems(stackStorageSize: stackStorageSize)
+        collector?.reportProblems(userStackBytes: unwind.userStackBytes)
+        if lost > 0 { Output.standardError.line("WARNING: \(lost) user stack copies were lost (ring buffer full).") }
     }
+}
+
+extension Profile {
+    /// --cpi: folded lines `stack cycles instructions` (stacks symbolized alike merged), and
+    /// with --svg a flame graph as wide as the cycles, coloured by CPI.
+    private func printCPI(cycles: StackSamples, instructions: StackSamples, printer: StackPrinter) throws {
+        var totals: [String: (cycles: UInt64, instructions: UInt64)] = [:]
+        func add(_ samples: StackSamples, cycles: Bool) {
+            for stack in samples.stacks {
+                let text = ([stack.levels[0].comm] + printer.rootFirst(stack.levels[0])).map { $0.replacing(";", with: ":") }.joined(separator: ";")
+                if cycles { totals[text, default: (0, 0)].cycles += stack.value } else { totals[text, default: (0, 0)].instructions += stack.value }
+            }
+        }
+        add(cycles, cycles: true)
+        add(instructions, cycles: false)
+        let profile = CPIProfile(stacks: totals.map { .init(frames: $0.key.split(separator: ";").map(String.init), cycles: Double($0.value.cycles), instructions: Double($0.value.instructions)) })
+        for text in totals.keys.sorted(by: { (totals[$0]!.cycles, $0) < (totals[$1]!.cycles, $1) }) {
+            Output.standardOutput.line("\(text) \(totals[text]!.cycles) \(totals[text]!.instructions)")
+        }
+        if let svg { try writeCPIFlameGraph(profile, path: svg) }
+    }
+}
+
+/// A failure `profile` explains in one line.
+struct ProfileFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Fails with one line when a PID does not exist.

@@ -1,0 +1,61 @@
+import ArgumentParser
+import BPFKit
+import ToolEvents
+
+/// How the stack tools walk user stacks.
+enum UnwindMethod: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// Frame pointers, walked by the kernel (bpf_get_stackid): cheap, but stops early in
+    /// code built without them (most distribution libraries, libc included).
+    case fp
+    /// A copy of the user stack and registers, unwound in user space with each file's
+    /// `.eh_frame`/`.debug_frame`.
+    case dwarf
+    /// dwarf until a process is judged to keep frame pointers everywhere, then fp for it.
+    case auto
+
+    var bpfMode: UInt32 {
+        switch self {
+        case .fp: UInt32(UNWIND_FP)
+        case .dwarf: UInt32(UNWIND_DWARF)
+        case .auto: UInt32(UNWIND_AUTO)
+        }
+    }
+}
+
+/// `--unwind` and `--user-stack-bytes`, for every tool whose BPF program includes
+/// bpfkit_unwind.h (profile, offcputime; memleak can adopt the same pair).
+struct UnwindOptions: ParsableArguments {
+    // The default stays fp: see bench/RESULTS.md ("User stacks without frame pointers") for
+    // why dwarf is not yet the default.
+    @Option(name: .customLong("unwind"), help: "How to walk user stacks: fp (frame pointers, in the kernel), dwarf (copy the stack, unwind with .eh_frame in user space), auto (dwarf unless the process's code keeps frame pointers).")
+    var method: UnwindMethod = .fp
+
+    @Option(name: .customLong("user-stack-bytes"), help: "With --unwind dwarf/auto: bytes of user stack copied per sample (8-65536).")
+    var userStackBytes: UInt32 = UInt32(UNWIND_DEFAULT_STACK_BYTES)
+
+    init() {}
+
+    func check() throws {
+        guard userStackBytes >= 8, userStackBytes <= UInt32(UNWIND_MAX_STACK_BYTES) else {
+            throw ValidationError("--user-stack-bytes must be between 8 and \(UNWIND_MAX_STACK_BYTES)")
+        }
+    }
+
+    var copiesStacks: Bool { method != .fp }
+
+    /// Sets the program's unwind globals and sizes its scratch map and ring: one scratch
+    /// slot per possible CPU; a ring for about 256 copies when stacks are copied, one page
+    /// otherwise (nothing is sent).
+    func configure(_ spec: inout ObjectSpec) throws {
+        try spec.setGlobal("unwind_mode", to: method.bpfMode)
+        try spec.setGlobal("user_stack_bytes", to: userStackBytes)
+        let slots = UInt32(max(1, (CPUs.possible.max() ?? 0) + 1))
+        try spec.updateMap("unwind_scratch") { $0.maxEntries = copiesStacks ? slots : 1 }
+        var ring: UInt32 = 4096
+        if copiesStacks {
+            ring = 1 << 20
+            while ring < 256 * (userStackBytes + 128) && ring < 1 << 26 { ring <<= 1 }
+        }
+        try spec.updateMap("events") { $0.maxEntries = ring }
+    }
+}
