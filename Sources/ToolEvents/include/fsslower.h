@@ -4,6 +4,7 @@
 #include "tool_types.h"
 
 #define FSSLOWER_NAME_LEN 256  // a file name (one path component) with its NUL
+#define FSDIST_SLOTS 32         // fsdist's log2 latency slots per operation
 
 enum fsslower_op {
     FSSLOWER_READ = 0,

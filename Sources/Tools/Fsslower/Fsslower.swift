@@ -160,50 +160,9 @@ struct SlowerTracer {
     }
 
     private func trace() throws {
-        // Which file system, and whether this kernel has it.
-        let functions = FileSystemFunctions.named(fileSystem)
-        let typeNames = functions?.typeNames ?? [fileSystem]
-        guard !fileSystem.isEmpty, fileSystem.utf8.count < 16 else { throw ValidationError("invalid file system type '\(fileSystem)'") }
-        let known = Self.kernelFileSystems()
-        guard typeNames.contains(where: known.contains) else {
-            throw ValidationError("\(fileSystem): no such file system on this kernel (not in /proc/filesystems; module not loaded?)")
-        }
         let minimum = options.minimum ?? 10
-
-        // Load and attach: fentry/fexit on the file system's functions where the kernel
-        // allows them, else the system calls, filtered by file system type in the kernel.
-        var object: BPFObject?
-        var whyNoFentry = functions.map { KernelHooks.whyNoFentry([$0.read, $0.write, $0.open, $0.fsync]) }
-            ?? "no fentry targets known for \(fileSystem)"
-        if whyNoFentry == nil, let functions {
-            do {
-                object = try load(typeNames: [], minimum: minimum, programs: [
-                    "fsslower_fs_read", "fsslower_fs_read_exit", "fsslower_fs_write", "fsslower_fs_write_exit",
-                    "fsslower_fs_open", "fsslower_fs_open_exit", "fsslower_fs_fsync", "fsslower_fs_fsync_exit",
-                ]) { spec in
-                    for (name, function) in [("read", functions.read), ("write", functions.write),
-                                             ("open", functions.open), ("fsync", functions.fsync)] {
-                        spec.retarget("fsslower_fs_\(name)", to: .fentry(function: function))
-                        spec.retarget("fsslower_fs_\(name)_exit", to: .fexit(function: function))
-                    }
-                }
-                if options.verbose {
-                    Output.standardError.line("\(tool): attaching fentry/fexit to \(functions.read), \(functions.write), \(functions.open), \(functions.fsync)")
-                }
-            } catch {
-                whyNoFentry = "\(error)"
-            }
-        }
-        if object == nil {
-            let calls = Self.syscalls(["read", "pread64", "readv", "write", "pwrite64", "writev", "open", "openat", "openat2", "fsync", "fdatasync"])
-            object = try load(typeNames: typeNames, minimum: minimum,
-                              programs: Set(calls.flatMap { ["fsslower_enter_" + $0, "fsslower_exit_" + $0] }))
-            if options.verbose {
-                Output.standardError.line("\(tool): attaching to syscalls:sys_{enter,exit}_{\(calls.joined(separator: ","))}, "
-                    + "keeping \(typeNames.joined(separator: "/")) files (no fentry: \(whyNoFentry ?? ""))")
-            }
-        }
-        guard let object else { return }
+        let object = try FileSystemHooks(tool: tool, fileSystem: fileSystem, pid: options.pid, verbose: options.verbose)
+            .load(minimum: minimum)
 
         // Consume and print.
         let out = Output.standardOutput
@@ -230,21 +189,6 @@ struct SlowerTracer {
         try loop.run()
         reportLostEvents(object)
         object.close()
-    }
-
-    private func load(typeNames: [String], minimum: Double, programs: Set<String>,
-                      configure: (inout ObjectSpec) throws -> Void = { _ in }) throws -> BPFObject {
-        let object = try BPFObject(base64: BPFObjects.fsslower, name: "fsslower", programs: programs) { spec in
-            try spec.setGlobal("target_pid", to: options.pid ?? 0)
-            try spec.setGlobal("self_pid", to: UInt32(getpid()))
-            try spec.setGlobal("min_ns", to: UInt64(minimum * 1_000_000))
-            try spec.setGlobal("fs_name", to: cChars16(typeNames.first ?? ""))
-            try spec.setGlobal("fs_name2", to: cChars16(typeNames.count > 1 ? typeNames[1] : ""))
-            try spec.setGlobal("regular_only", to: true)
-            try configure(&spec)
-        }
-        try object.attachAll()
-        return object
     }
 
     /// The system calls of `names` this kernel has trace events for (no open(2) on arm64).

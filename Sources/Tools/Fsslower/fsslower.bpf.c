@@ -1,4 +1,5 @@
-// fsslower and fileslower: file reads, writes, opens and fsyncs slower than a threshold.
+// fsslower and fileslower: file reads, writes, opens and fsyncs slower than a threshold;
+// fsdist: the same operations' latencies counted in log2 histograms here in the kernel.
 //
 // Two ways in, of which the tool loads one:
 // - syscalls (every kernel with syscall trace events): read, write, pread64, pwrite64, readv,
@@ -23,6 +24,16 @@ const volatile uint64_t min_ns = 10000000;    // report operations at least this
 const volatile char fs_name[16] = {};         // file system type; empty = any
 const volatile char fs_name2[16] = {};        // a second accepted name (nfs and nfs4)
 const volatile bool regular_only = true;      // only regular files (fileslower -a: any)
+const volatile bool histograms = false;       // fsdist: count in fsdist_slots, send no events
+const volatile bool milliseconds = false;     // fsdist -m: slots of milliseconds, not microseconds
+
+// fsdist's histograms: operation * FSDIST_SLOTS + log2 slot of the latency → count.
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4 * FSDIST_SLOTS);
+    __type(key, uint32_t);
+    __type(value, uint64_t);
+} fsdist_slots SEC(".maps");
 
 struct pending {
     uint64_t start_ns;
@@ -134,6 +145,14 @@ static __always_inline int finish(long ret) {
         file = fd_file(ret);
         if (!file || !file_wanted(file))
             return 0;
+    }
+    if (histograms) {
+        uint32_t slot = log2_slot(latency / (milliseconds ? 1000000 : 1000));
+        uint32_t key = (pending.op & 3) * FSDIST_SLOTS + (slot < FSDIST_SLOTS ? slot : FSDIST_SLOTS - 1);
+        uint64_t *count = bpf_map_lookup_elem(&fsdist_slots, &key);
+        if (count)
+            __sync_fetch_and_add(count, 1);
+        return 0;
     }
 
     struct fsslower_event *event = reserve_event(sizeof(*event));
