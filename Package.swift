@@ -17,6 +17,7 @@ let toolPrograms = [
     "Bitesize/bitesize.bpf.c",
     "Fsslower/fsslower.bpf.c",
     "Cachestat/cachestat.bpf.c",
+    "Memleak/memleak.bpf.c",
 ]
 
 let package = Package(
