@@ -135,11 +135,13 @@ public struct Memleak: ParsableCommand {
         }
         try held?.release()
 
-        // Report every interval (bcc's default: 5 s). The timer ticks at least every second
-        // so that a process's mappings are read again while it lives (a command's after its exec).
+        // Report every interval (bcc's default: 5 s). The timer ticks ten times a second so
+        // that the process's mappings are read again soon after they change (a command's
+        // exec, its libraries), and its stacks still resolve after it exits.
         let interval = intervals.interval ?? 5
-        let ticksPerReport = max(1, Int((interval).rounded(.up)))
+        let ticksPerReport = max(1, Int((interval * 10).rounded(.up)))
         var tick = 0
+        var maps: String?
         func report() throws {
             let outstanding = combinedOnly
                 ? try OutstandingAllocations.readCombined(from: object, mode: mode)
@@ -147,14 +149,22 @@ public struct Memleak: ParsableCommand {
             printer.print(outstanding, top: top)
         }
         try loop.every(interval / Double(ticksPerReport), count: intervals.count.map { $0 * ticksPerReport }) {
-            if let target { symbolizer.refresh(pid: target) }
+            if let target, let now = readSmallFile("/proc/\(target)/maps", limit: 16 << 20), now != maps {
+                maps = now
+                symbolizer.refresh(pid: target)
+            }
             tick += 1
             if tick % ticksPerReport == 0 { try report() }
         }
         let stop = try loop.run()
         if stop != .intervalsDone { try report() }
         held?.reap()
-        targetExit = nil
+        withExtendedLifetime(targetExit) {}
+        let lost = ((try? object.global("stack_collisions", as: UInt64.self)) ?? 0, (try? object.global("stack_failures", as: UInt64.self)) ?? 0)
+        if lost.0 + lost.1 > 0 {
+            Output.standardError.line("WARNING: \(lost.0 + lost.1) stacks could not be stored (\(lost.0) hash collisions); "
+                + "consider increasing --stack-storage-size (now \(stackStorageSize)).")
+        }
         reportLostEvents(object)
         object.close()
     }

@@ -40,10 +40,6 @@ struct MemleakPrinter {
             }
             output.write(text)
         }
-        if outstanding.collisions + outstanding.failures > 0 {
-            Output.standardError.line("WARNING: \(outstanding.collisions + outstanding.failures) stacks could not be stored "
-                + "(\(outstanding.collisions) hash collisions); consider increasing --stack-storage-size.")
-        }
     }
 
     /// -t: one line per allocation or free, as bcc's trace messages word them.

@@ -24,8 +24,6 @@ struct OutstandingAllocations {
     var stacks: [Stack] = []
     /// Every allocation counted in `stacks` (only when read from the allocations), smallest first.
     var allocations: [Allocation] = []
-    var collisions: UInt64 = 0
-    var failures: UInt64 = 0
 
     /// Which stacks an allocation's `stack_id` names.
     enum Mode {
@@ -65,8 +63,6 @@ struct OutstandingAllocations {
 
     private mutating func fill(from object: BPFObject, mode: Mode, sums: [Int32: (bytes: UInt64, allocations: UInt64)]) throws {
         let stackMap = try StackTraceMap(object.map("stack_traces"))
-        collisions = (try? object.global("stack_collisions", as: UInt64.self)) ?? 0
-        failures = (try? object.global("stack_failures", as: UInt64.self)) ?? 0
         for (id, sum) in sums {
             let frames = try stackMap.frames(id: id)
             let error = min(id, 0)
