@@ -149,6 +149,14 @@ struct MemleakTests {
         #expect(allocations.count == 10 && allocations.allSatisfy { $0["size"] as? Int == 4096 && $0["address"] != nil }, "\(objects)")
     }
 
+    @Test("-t prints each allocation and each free of a traced allocation")
+    func traceCalls() throws {
+        let run = try traceLeaker(["-t", "-Z", "4096"], attachByPID: false)
+        #expect(run.lines.filter { $0.hasPrefix("alloc exited, size = 4096, result = ") }.count == 10, "\(run.lines.prefix(20))")
+        #expect(run.lines.filter { $0.hasPrefix("free entered, address = ") && $0.hasSuffix(", size = 512") }.count == 100)
+        #expect(!run.lines.contains { $0.hasPrefix("alloc exited, size = 8192") }, "-Z applies to -t too")
+    }
+
     @Test("kernel mode: outstanding kmalloc/kmem_cache allocations of the pipes this test keeps open, with kernel frames")
     func kernelMode() throws {
         let run = try ToolRun(["memleak", "-T", "100000"])
