@@ -157,6 +157,35 @@ struct MemleakTests {
         #expect(!run.lines.contains { $0.hasPrefix("alloc exited, size = 8192") }, "-Z applies to -t too")
     }
 
+    @Test("-O OBJ probes that library's allocator; each function it lacks is skipped with a note")
+    func otherLibrary() throws {
+        // A preloaded library with only malloc and free, passing them on to glibc.
+        let directory = URL(fileURLWithPath: try leakerBinary.get()).deletingLastPathComponent()
+        let source = directory.appendingPathComponent("mini.c").path
+        let library = directory.appendingPathComponent("libmini.so").path
+        try """
+            #include <stddef.h>
+            extern void *__libc_malloc(size_t);
+            extern void __libc_free(void *);
+            void *malloc(size_t n) { return __libc_malloc(n); }
+            void free(void *p) { __libc_free(p); }
+            """.write(toFile: source, atomically: true, encoding: .utf8)
+        let compile = Process()
+        compile.executableURL = URL(fileURLWithPath: "/bin/sh")
+        compile.arguments = ["-c", "cc -O1 -fPIC -shared -o \(library) \(source)"]
+        try compile.run()
+        compile.waitUntilExit()
+        try #require(compile.terminationStatus == 0)
+
+        let run = try ToolRun(["memleak", "-O", library, "-c", "env LD_PRELOAD=\(library) \(try leakerBinary.get()) - 1500"])
+        #expect(run.waitForExit(timeout: 60) == 0, "stderr: \(run.stderr)")
+        let report = lastReport(run)
+        #expect(stacks(from: "leak_here", in: report).map { [$0.bytes, $0.allocations] } == [[40960, 10]], "\(report)")
+        #expect(stacks(from: "big_leak", in: report).isEmpty, "calloc is not in the library: \(report)")
+        #expect(run.stderr.contains("memleak: no pvalloc in \(library); not traced\n"), "\(run.stderr)")
+        #expect(!run.stderr.contains("no malloc"))
+    }
+
     @Test("kernel mode: outstanding kmalloc/kmem_cache allocations of the pipes this test keeps open, with kernel frames")
     func kernelMode() throws {
         let run = try ToolRun(["memleak", "-T", "100000"])

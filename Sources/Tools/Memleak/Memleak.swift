@@ -172,13 +172,11 @@ public struct Memleak: ParsableCommand {
     /// Attaches the entry and return probes of every allocator function the library has
     /// (free-like ones first, so no allocation is kept whose free was missed while attaching).
     private func attachAllocators(_ object: BPFObject, pid: UInt32) throws {
+        let library = try AllocatorFunctions(library: obj, pid: pid, names: Set(Self.allocators.map(\.symbol)))
         for allocator in Self.allocators {
-            let target = UprobeTarget(binary: obj, symbol: allocator.symbol, pid: Int32(bitPattern: pid))
-            do {
-                _ = try target.resolve()
-            } catch {
-                if allocator.required { throw error }
-                Output.standardError.line("memleak: \(error); \(allocator.symbol) is not traced")
+            guard let target = library.target(allocator.symbol, pid: pid) else {
+                if allocator.required { throw AttachError("uprobe: no function \(allocator.symbol) in \(library.path)") }
+                Output.standardError.line("memleak: no \(allocator.symbol) in \(library.path); not traced")
                 continue
             }
             object.keep(try object.program(allocator.entry).attachUprobe(target))
