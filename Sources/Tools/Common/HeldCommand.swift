@@ -22,6 +22,10 @@ final class HeldCommand {
     init(_ command: String) throws {
         let words = command.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard !words.isEmpty else { throw ValidationError("empty command") }
+        // Fail before anything is loaded when the program is not there (exec would fail later).
+        guard Self.findProgram(words[0]) else {
+            throw ValidationError("cannot run the command: \(String(cString: strerror(ENOENT)))")
+        }
         var arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         defer { for argument in arguments { free(argument) } }
         var gate: Int32 = -1
@@ -31,6 +35,13 @@ final class HeldCommand {
         pid = UInt32(result)
         self.gate = gate
         self.errors = errors
+    }
+
+    /// Whether `name` is an executable file (a path), or one in a PATH directory.
+    private static func findProgram(_ name: String) -> Bool {
+        if name.contains("/") { return access(name, X_OK) == 0 }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").contains { access("\($0)/\(name)", X_OK) == 0 }
     }
 
     /// Lets the command run; fails when it could not be executed.
