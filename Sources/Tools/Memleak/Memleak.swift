@@ -21,7 +21,8 @@ public struct Memleak: ParsableCommand {
             User mode (-p PID or -c COMMAND) probes malloc, calloc, realloc, free, posix_memalign, \
             aligned_alloc, valloc, memalign, pvalloc, mmap and munmap in the process's libc; kernel \
             mode (neither) follows the kmem trace events kmalloc/kfree, kmem_cache_alloc/free and \
-            mm_page_alloc/free. User stacks need frame pointers.
+            mm_page_alloc/free. User stacks need frame pointers. A report comes every interval \
+            (default 5 s) and once more at the end: Ctrl-C, or the traced process's exit.
             """)
 
     @Option(name: .shortAndLong, help: "The PID to trace; if not specified, trace kernel allocs.")
@@ -36,13 +37,13 @@ public struct Memleak: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Prune allocations younger than this age in milliseconds.")
     var older: UInt64 = 500
 
-    @Option(name: [.customShort("c"), .long], help: "Execute and trace the specified command.")
+    @Option(name: [.customShort("c"), .long], help: "Execute and trace the specified command (split at spaces; held until the probes are attached).")
     var command: String?
 
     @Flag(name: .customLong("combined-only"), help: "Show combined allocation statistics only.")
     var combinedOnly = false
 
-    @Option(name: [.customShort("s"), .customLong("sample-rate")], help: "Sample every N-th allocation to decrease the overhead.")
+    @Option(name: [.customShort("s"), .customLong("sample-rate")], help: "Sample every N-th allocation (one in N, at random) to decrease the overhead.")
     var sampleRate: UInt32 = 1
 
     @Option(name: [.customShort("T"), .long], help: "Display only this many top allocating stacks (by size).")
