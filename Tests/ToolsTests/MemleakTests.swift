@@ -149,6 +149,16 @@ struct MemleakTests {
         #expect(allocations.count == 10 && allocations.allSatisfy { $0["size"] as? Int == 4096 && $0["address"] != nil }, "\(objects)")
     }
 
+    @Test("interval and count: a report each interval, bcc's header, and the count ends it")
+    func intervals() throws {
+        let run = try ToolRun(["memleak", "-T", "3", "-c", "\(try leakerBinary.get()) - 4000", "1", "2"])
+        #expect(run.waitForExit(timeout: 30) == 0, "stderr: \(run.stderr)")
+        let headers = run.lines.filter { $0.hasPrefix("[") }
+        #expect(headers.count == 2, "\(run.lines)")
+        #expect(headers.allSatisfy { $0.wholeMatch(of: /\[\d\d:\d\d:\d\d\] Top 3 stacks with outstanding allocations:/) != nil }, "\(headers)")
+        #expect(stacks(from: "leak_here", in: lastReport(run)).first?.bytes == 40960)
+    }
+
     @Test("-t prints each allocation and each free of a traced allocation")
     func traceCalls() throws {
         let run = try traceLeaker(["-t", "-Z", "4096"], attachByPID: false)
