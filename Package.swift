@@ -22,6 +22,7 @@ let toolPrograms = [
     "Exporter/exporter_syscalls.bpf.c",
     "Exporter/exporter_tcp.bpf.c",
     "Exporter/exporter_offcpu.bpf.c",
+    "Memleak/memleak.bpf.c",
 ]
 
 let package = Package(

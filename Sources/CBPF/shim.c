@@ -125,3 +125,76 @@ long cbpf_timerfd_read(int fd) {
     ssize_t count = read(fd, &expirations, sizeof(expirations));
     return count == sizeof(expirations) ? (long)expirations : (count < 0 ? -errno : -EIO);
 }
+
+// ---- A command started held, for tools that trace a command from its first instruction --
+
+#include <fcntl.h>
+#include <sys/wait.h>
+
+int cbpf_spawn_held(char *const argv[], int *gate_fd, int *error_fd) {
+    int gate[2], report[2];
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        return -errno;
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        int error = errno;
+        close(gate[0]);
+        close(gate[1]);
+        return -error;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(gate[0]); close(gate[1]); close(report[0]); close(report[1]);
+        return -error;
+    }
+    if (pid == 0) {
+        // Only async-signal-safe calls here: the parent may have other threads.
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        close(gate[1]);
+        close(report[0]);
+        char go;
+        if (read(gate[0], &go, 1) != 1)
+            _exit(127);  // the tracer went away before releasing us
+        execvp(argv[0], argv);
+        int error = errno;
+        if (write(report[1], &error, sizeof(error)) < 0) {}
+        _exit(127);
+    }
+    close(gate[0]);
+    close(report[1]);
+    *gate_fd = gate[1];
+    *error_fd = report[0];
+    return pid;
+}
+
+int cbpf_release_held(int gate_fd, int error_fd) {
+    int result = 0;
+    if (write(gate_fd, "x", 1) != 1)
+        result = -errno;
+    close(gate_fd);
+    if (result == 0) {
+        int error = 0;
+        ssize_t count;
+        do count = read(error_fd, &error, sizeof(error)); while (count < 0 && errno == EINTR);
+        if (count == sizeof(error))
+            result = -error;
+    }
+    close(error_fd);
+    return result;
+}
+
+int cbpf_pidfd_open(int pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int cbpf_reap(int pid) {
+    int status = 0;
+    pid_t result;
+    do result = waitpid(pid, &status, WNOHANG); while (result < 0 && errno == EINTR);
+    if (result < 0)
+        return -errno;
+    return result == 0 ? -EAGAIN : status;
+}

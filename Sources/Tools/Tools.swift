@@ -25,6 +25,7 @@ public let allTools: [any ParsableCommand.Type] = [
     Xfsdist.self,
     Btrfsdist.self,
     Cachestat.self,
+    Memleak.self,
     FlameGraphCommand.self,
     Features.self,
     BTFDump.self,

@@ -241,6 +241,17 @@ int cbpf_timerfd(uint64_t first_ns, uint64_t interval_ns);
 /// Reads a timerfd's expiration count; returns it, or -errno.
 long cbpf_timerfd_read(int fd);
 
+/// Forks a child that waits, before running `argv` (searched in PATH), until
+/// cbpf_release_held: the tracer can attach to its pid first. The child's signal mask is
+/// cleared. Returns the pid (and the two descriptors to pass on), or -errno.
+int cbpf_spawn_held(char *const argv[], int *gate_fd, int *error_fd);
+/// Lets a held child run its command; returns 0 once it did, or -errno of a failed exec.
+int cbpf_release_held(int gate_fd, int error_fd);
+/// A pidfd (readable once the process exits), or -errno.
+int cbpf_pidfd_open(int pid);
+/// Reaps an exited child without waiting: its wait status, -EAGAIN if it still runs, or -errno.
+int cbpf_reap(int pid);
+
 #ifdef __cplusplus
 }
 #endif

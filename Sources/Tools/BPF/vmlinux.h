@@ -244,4 +244,51 @@ enum pageflags {
     PG_head = 6,
 };
 
+// Allocator trace events (memleak): CO-RE, since their records changed across kernels
+// (kmem_cache_alloc gained `name`, kmalloc_node merged into kmalloc in 6.1).
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct trace_event_raw_kmalloc {
+    struct trace_entry ent;
+    unsigned long call_site;
+    const void *ptr;
+    size_t bytes_alloc;
+};
+
+struct trace_event_raw_kmem_cache_alloc {
+    struct trace_entry ent;
+    unsigned long call_site;
+    const void *ptr;
+    size_t bytes_alloc;
+};
+
+struct trace_event_raw_kfree {
+    struct trace_entry ent;
+    const void *ptr;
+};
+
+struct trace_event_raw_kmem_cache_free {
+    struct trace_entry ent;
+    const void *ptr;
+};
+
+struct trace_event_raw_mm_page_alloc {
+    struct trace_entry ent;
+    unsigned long pfn;
+    unsigned int order;
+};
+
+struct trace_event_raw_mm_page_free {
+    struct trace_entry ent;
+    unsigned long pfn;
+    unsigned int order;
+};
+
+struct trace_event_raw_mm_page_free_batched {
+    struct trace_entry ent;
+    unsigned long pfn;
+};
+
+#pragma clang attribute pop
+
 #endif

@@ -11,6 +11,8 @@ public final class EventLoop {
         case signal(Int32)
         case durationElapsed
         case intervalsDone
+        /// The process watched with ``stop(whenExits:)`` ended.
+        case processExited
     }
 
     private let epoll: FileDescriptor
@@ -24,6 +26,7 @@ public final class EventLoop {
     private static let signalToken: UInt64 = .max
     private static let durationToken: UInt64 = .max - 1
     private static let intervalToken: UInt64 = .max - 2
+    private static let exitToken: UInt64 = .max - 3
 
     /// - Parameter duration: seconds after which ``run()`` returns; nil runs until a signal.
     public init(duration: Double? = nil) throws {
@@ -51,6 +54,11 @@ public final class EventLoop {
         intervalHandler = handler
         remainingIntervals = count
         try add(timerFD, token: Self.intervalToken)
+    }
+
+    /// Makes ``run()`` return when the process behind `pidfd` (from pidfd_open) exits.
+    public func stop(whenExits pidfd: Int32) throws {
+        try add(pidfd, token: Self.exitToken)
     }
 
     /// Watches a ring buffer, handing each record to `handler` as it arrives.
@@ -89,6 +97,9 @@ public final class EventLoop {
                 case Self.durationToken:
                     for source in sources { try source() }
                     return .durationElapsed
+                case Self.exitToken:
+                    for source in sources { try source() }
+                    return .processExited
                 case Self.intervalToken:
                     guard let intervalTimer, cbpf_timerfd_read(intervalTimer.rawValue) > 0 else { continue }
                     for source in sources { try source() }

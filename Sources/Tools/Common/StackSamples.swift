@@ -168,6 +168,14 @@ final class StackSymbolizer {
         processes[pid] = symbolizer
     }
 
+    /// Reads a process's mappings again (after an exec, or once it loaded its libraries);
+    /// what was read before is kept if the process is gone.
+    func refresh(pid: UInt32) {
+        let symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: pid))
+        symbolizer.prepare()
+        if !symbolizer.mappings.isEmpty { processes[pid] = symbolizer }
+    }
+
     /// Prepares every process found in a stack tool's `counts` map (keys `Key`, whose
     /// processes `pids` lists): called every second while tracing.
     func prepareProcesses<Key: BitwiseCopyable>(in counts: BPFMap, as: Key.Type, pids: (Key) -> [UInt32]) {

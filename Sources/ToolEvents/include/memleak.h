@@ -1,0 +1,35 @@
+// memleak: outstanding allocations by address and their sums by stack, shared by the BPF
+// program and Swift.
+#ifndef BPFKIT_MEMLEAK_H
+#define BPFKIT_MEMLEAK_H
+#include "tool_types.h"
+
+/// One allocation not freed yet, keyed by its address (a page frame number for pages).
+struct alloc_info {
+    uint64_t size;
+    uint64_t timestamp_ns;  // CLOCK_MONOTONIC, from bpf_ktime_get_ns
+    /// The allocating stack's id in `stack_traces`, or the -errno bpf_get_stackid returned.
+    int32_t stack_id;
+    uint32_t pid;
+};
+
+/// The outstanding allocations of one stack, kept up to date in the kernel (--combined-only).
+struct combined_alloc_info {
+    uint64_t total_size;
+    uint64_t number_of_allocs;
+};
+
+enum memleak_event_kind {
+    MEMLEAK_ALLOC = 0,
+    MEMLEAK_FREE = 1,
+};
+
+/// -t: one allocation (after the allocator returned) or one free of a tracked address.
+struct memleak_event {
+    uint64_t address;
+    uint64_t size;
+    uint32_t pid;
+    uint32_t kind;  // enum memleak_event_kind
+};
+
+#endif

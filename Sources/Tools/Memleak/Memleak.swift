@@ -1,0 +1,213 @@
+import ArgumentParser
+import BPFKit
+import CBPF
+import Report
+import ToolEvents
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `bpfkit memleak`: allocations not freed yet, by the stack that made them, printed every
+/// interval — a process's libc allocator (`-p PID`, `-c COMMAND`) or the kernel's (kmalloc,
+/// kmem_cache_alloc, pages). bcc's flags and output.
+public struct Memleak: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "memleak",
+        abstract: "Trace outstanding memory allocations that weren't freed.",
+        discussion: """
+            User mode (-p PID or -c COMMAND) probes malloc, calloc, realloc, free, posix_memalign, \
+            aligned_alloc, valloc, memalign, pvalloc, mmap and munmap in the process's libc; kernel \
+            mode (neither) follows the kmem trace events kmalloc/kfree, kmem_cache_alloc/free and \
+            mm_page_alloc/free. User stacks need frame pointers. A report comes every interval \
+            (default 5 s) and once more at the end: Ctrl-C, or the traced process's exit.
+            """)
+
+    @Option(name: .shortAndLong, help: "The PID to trace; if not specified, trace kernel allocs.")
+    var pid: UInt32?
+
+    @Flag(name: .shortAndLong, help: "Print trace messages for each alloc/free call.")
+    var trace = false
+
+    @Flag(name: [.customShort("a"), .customLong("show-allocs")], help: "Show allocation addresses and sizes as well as call stacks.")
+    var showAllocs = false
+
+    @Option(name: [.customShort("o"), .long], help: "Prune allocations younger than this age in milliseconds.")
+    var older: UInt64 = 500
+
+    @Option(name: [.customShort("c"), .long], help: "Execute and trace the specified command (split at spaces; held until the probes are attached).")
+    var command: String?
+
+    @Flag(name: .customLong("combined-only"), help: "Show combined allocation statistics only.")
+    var combinedOnly = false
+
+    @Option(name: [.customShort("s"), .customLong("sample-rate")], help: "Sample every N-th allocation (one in N, at random) to decrease the overhead.")
+    var sampleRate: UInt32 = 1
+
+    @Option(name: [.customShort("T"), .long], help: "Display only this many top allocating stacks (by size).")
+    var top = 10
+
+    @Option(name: [.customShort("z"), .customLong("min-size")], help: "Capture only allocations larger than this size.")
+    var minSize: UInt64?
+
+    @Option(name: [.customShort("Z"), .customLong("max-size")], help: "Capture only allocations smaller than this size.")
+    var maxSize: UInt64?
+
+    @Option(name: [.customShort("O"), .customLong("obj")], help: "Attach to allocator functions in the specified object.")
+    var obj = "c"
+
+    @Option(name: .customLong("stack-storage-size"), help: "The number of unique stack traces that can be stored and displayed.")
+    var stackStorageSize: UInt32 = 16384
+
+    @Flag(help: "Print one JSON object per stack (and per allocation or call) instead of text.")
+    var json = false
+
+    @OptionGroup var intervals: IntervalOptions
+
+    public init() {}
+
+    public func validate() throws {
+        if pid != nil && command != nil { throw ValidationError("-p and -c are mutually exclusive") }
+        if let minSize, let maxSize, minSize > maxSize { throw ValidationError("min_size (-z) can't be greater than max_size (-Z)") }
+        if sampleRate == 0 { throw ValidationError("-s must be above 0") }
+        if top <= 0 { throw ValidationError("-T must be above 0") }
+        if stackStorageSize == 0 { throw ValidationError("--stack-storage-size must be above 0") }
+        if let command, command.allSatisfy({ $0 == " " }) { throw ValidationError("-c needs a command") }
+        try intervals.check()
+    }
+
+    public func run() throws {
+        try reportingFailures(tool: "memleak") { try traceAllocations() }
+    }
+
+    private func traceAllocations() throws {
+        // The target: a process given, a command started held, or the kernel.
+        if let pid { try requireProcess(pid) }
+        let held = try command.map(HeldCommand.init)
+        let target = pid ?? held?.pid
+        let mode: OutstandingAllocations.Mode = target.map { .user(pid: $0) } ?? .kernel
+        let kernelEvents = target == nil ? Self.kernelEvents.filter { KernelHooks.hasEvent("kmem", $0.event) } : []
+        if target == nil && kernelEvents.isEmpty { throw ValidationError("this kernel has no kmem trace events") }
+
+        // Load and attach.
+        let programs: Set<String> = target == nil
+            ? Set(kernelEvents.map(\.program))
+            : Set(Self.allocators.flatMap { [$0.entry] + ($0.exit.map { [$0] } ?? []) })
+        let object = try BPFObject(base64: BPFObjects.memleak, name: "memleak", programs: programs) { spec in
+            try spec.setGlobal("target_pid", to: target ?? 0)
+            try spec.setGlobal("min_size", to: minSize ?? 0)
+            try spec.setGlobal("max_size", to: maxSize ?? .max)
+            try spec.setGlobal("sample_rate", to: sampleRate)
+            try spec.setGlobal("trace_calls", to: trace)
+            try spec.setGlobal("page_size", to: UInt64(sysconf(Int32(_SC_PAGESIZE))))
+            try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
+        }
+        if let target {
+            try attachAllocators(object, pid: target)
+        } else {
+            for event in kernelEvents { object.keep(try object.program(event.program).attach()) }
+        }
+
+        let loop = try EventLoop()
+        let symbolizer = StackSymbolizer()
+        let printer = MemleakPrinter(symbolizer: symbolizer, json: json, showAllocs: showAllocs)
+        if trace {
+            let ring = try RingBuffer(map: object.map("events"))
+            try loop.watch(ring) { bytes in printer.printCall(bytes.loadUnaligned(as: memleak_event.self)) }
+        }
+        // Stop when the traced process ends (its allocations are then reported as it left them).
+        var targetExit: FileDescriptor?
+        if let target {
+            if let held {
+                try loop.stop(whenExits: try held.exitDescriptor())
+            } else {
+                let pidfd = cbpf_pidfd_open(Int32(bitPattern: target))
+                guard pidfd >= 0 else { throw SystemCallError(call: "pidfd_open", errno: -pidfd) }
+                targetExit = FileDescriptor(owning: pidfd)
+                try loop.stop(whenExits: pidfd)
+            }
+            symbolizer.prepare(pid: target)
+        }
+        if !json {
+            Output.standardOutput.line(target.map { "Attaching to pid \($0), Ctrl+C to quit." }
+                ?? "Attaching to kernel allocators, Ctrl+C to quit.")
+        }
+        try held?.release()
+
+        // Report every interval (bcc's default: 5 s). The timer ticks ten times a second so
+        // that the process's mappings are read again soon after they change (a command's
+        // exec, its libraries), and its stacks still resolve after it exits.
+        let interval = intervals.interval ?? 5
+        let ticksPerReport = max(1, Int((interval * 10).rounded(.up)))
+        var tick = 0
+        var maps: String?
+        func report() throws {
+            let outstanding = combinedOnly
+                ? try OutstandingAllocations.readCombined(from: object, mode: mode)
+                : try OutstandingAllocations.read(from: object, mode: mode, minimumAgeNanoseconds: older * 1_000_000)
+            printer.print(outstanding, top: top)
+        }
+        try loop.every(interval / Double(ticksPerReport), count: intervals.count.map { $0 * ticksPerReport }) {
+            if let target, let now = readSmallFile("/proc/\(target)/maps", limit: 16 << 20), now != maps {
+                maps = now
+                symbolizer.refresh(pid: target)
+            }
+            tick += 1
+            if tick % ticksPerReport == 0 { try report() }
+        }
+        let stop = try loop.run()
+        if stop != .intervalsDone { try report() }
+        held?.reap()
+        withExtendedLifetime(targetExit) {}
+        let lost = ((try? object.global("stack_collisions", as: UInt64.self)) ?? 0, (try? object.global("stack_failures", as: UInt64.self)) ?? 0)
+        if lost.0 + lost.1 > 0 {
+            Output.standardError.line("WARNING: \(lost.0 + lost.1) stacks could not be stored (\(lost.0) hash collisions); "
+                + "consider increasing --stack-storage-size (now \(stackStorageSize)).")
+        }
+        reportLostEvents(object)
+        object.close()
+    }
+
+    /// Attaches the entry and return probes of every allocator function the library has
+    /// (free-like ones first, so no allocation is kept whose free was missed while attaching).
+    private func attachAllocators(_ object: BPFObject, pid: UInt32) throws {
+        let library = try AllocatorFunctions(library: obj, pid: pid, names: Set(Self.allocators.map(\.symbol)))
+        for allocator in Self.allocators {
+            guard let target = library.target(allocator.symbol, pid: pid) else {
+                if allocator.required { throw AttachError("uprobe: no function \(allocator.symbol) in \(library.path)") }
+                Output.standardError.line("memleak: no \(allocator.symbol) in \(library.path); not traced")
+                continue
+            }
+            object.keep(try object.program(allocator.entry).attachUprobe(target))
+            if let exit = allocator.exit { object.keep(try object.program(exit).attachUprobe(target)) }
+        }
+    }
+
+    /// The libc functions user mode probes: entry program, return program (allocators).
+    static let allocators: [(symbol: String, entry: String, exit: String?, required: Bool)] = [
+        ("free", "free_entry", nil, true),
+        ("munmap", "munmap_entry", nil, false),
+        ("malloc", "malloc_enter", "malloc_exit", true),
+        ("calloc", "calloc_enter", "calloc_exit", false),
+        ("realloc", "realloc_enter", "realloc_exit", false),
+        ("mmap", "mmap_enter", "mmap_exit", false),
+        ("posix_memalign", "posix_memalign_enter", "posix_memalign_exit", false),
+        ("aligned_alloc", "aligned_alloc_enter", "aligned_alloc_exit", false),
+        ("valloc", "valloc_enter", "valloc_exit", false),
+        ("memalign", "memalign_enter", "memalign_exit", false),
+        ("pvalloc", "pvalloc_enter", "pvalloc_exit", false),
+    ]
+
+    /// The kmem trace events kernel mode follows, and their programs.
+    static let kernelEvents: [(event: String, program: String)] = [
+        ("kfree", "kfree_event"),
+        ("kmem_cache_free", "kmem_cache_free_event"),
+        ("mm_page_free", "page_free_event"),
+        ("mm_page_free_batched", "page_free_batched_event"),
+        ("kmalloc", "kmalloc_event"),
+        ("kmem_cache_alloc", "kmem_cache_alloc_event"),
+        ("mm_page_alloc", "page_alloc_event"),
+    ]
+}

@@ -1,0 +1,286 @@
+// memleak: outstanding allocations by stack. Every allocation is kept by address with its
+// size, time and stack until it is freed; the sums per stack are kept beside, so a report
+// reads either the allocations (ages, -a) or just the sums (--combined-only).
+//
+// User mode: uprobes on the libc allocator's entries note the requested size per thread;
+// uretprobes on their returns take the address and the caller's stack (at the return the
+// frame pointers are the caller's, so the innermost frame is the allocating function).
+// Kernel mode: the kmem trace events, which carry address and size together.
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "stacks.h"
+#include "memleak.h"
+#include "bpfkit_stacks.h"
+#include "bpfkit_events.h"
+
+static u32 (*bpf_get_prandom_u32)(void) = (void *)7;
+
+const volatile uint32_t target_pid = 0;  // user mode: the traced process
+const volatile uint64_t min_size = 0;
+const volatile uint64_t max_size = ~0ULL;
+const volatile uint32_t sample_rate = 1;  // keep one allocation in N, at random
+const volatile bool trace_calls = false;  // -t: an event per allocation and free
+const volatile uint64_t page_size = 4096;
+
+// Sizes asked for by allocator calls still running, by thread.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 10240);
+    __type(key, uint32_t);
+    __type(value, uint64_t);
+} sizes SEC(".maps");
+
+// posix_memalign's out-parameter, by thread, between entry and return.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 10240);
+    __type(key, uint32_t);
+    __type(value, uint64_t);
+} memptrs SEC(".maps");
+
+// Allocated on use (a preallocated million entries would pin some 80 MB of kernel memory).
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1000000);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, uint64_t);
+    __type(value, struct alloc_info);
+} allocs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 10240);
+    __type(key, int32_t);
+    __type(value, struct combined_alloc_info);
+} combined_allocs SEC(".maps");
+
+static __always_inline void emit(uint64_t address, uint64_t size, uint32_t kind) {
+    if (!trace_calls)
+        return;
+    struct memleak_event event = {
+        .address = address, .size = size, .pid = bpf_get_current_pid_tgid() >> 32, .kind = kind};
+    output_event(&event, sizeof(event));
+}
+
+static __always_inline void count(int32_t stack, uint64_t size) {
+    struct combined_alloc_info *sums = bpf_map_lookup_elem(&combined_allocs, &stack);
+    if (!sums) {
+        struct combined_alloc_info zero = {};
+        bpf_map_update_elem(&combined_allocs, &stack, &zero, BPF_NOEXIST);
+        sums = bpf_map_lookup_elem(&combined_allocs, &stack);
+        if (!sums)
+            return;
+    }
+    __sync_fetch_and_add(&sums->total_size, size);
+    __sync_fetch_and_add(&sums->number_of_allocs, 1);
+}
+
+static __always_inline void uncount(int32_t stack, uint64_t size) {
+    struct combined_alloc_info *sums = bpf_map_lookup_elem(&combined_allocs, &stack);
+    if (!sums)
+        return;
+    __sync_fetch_and_sub(&sums->total_size, size);
+    __sync_fetch_and_sub(&sums->number_of_allocs, 1);
+}
+
+// Whether an allocation of `size` is traced: inside -z/-Z, and sampled by -s.
+static __always_inline bool wanted(uint64_t size) {
+    if (size < min_size || size > max_size)
+        return false;
+    return sample_rate <= 1 || bpf_get_prandom_u32() % sample_rate == 0;
+}
+
+// Keeps an allocation that succeeded. An address still held (its free was missed) is
+// replaced, and its old stack's sums are corrected.
+static __always_inline void record(void *ctx, uint64_t address, uint64_t size, uint64_t stack_flags) {
+    struct alloc_info info = {
+        .size = size,
+        .timestamp_ns = bpf_ktime_get_ns(),
+        .stack_id = stack_id(ctx, stack_flags),
+        .pid = bpf_get_current_pid_tgid() >> 32,
+    };
+    struct alloc_info *old = bpf_map_lookup_elem(&allocs, &address);
+    if (old)
+        uncount(old->stack_id, old->size);
+    bpf_map_update_elem(&allocs, &address, &info, BPF_ANY);
+    count(info.stack_id, size);
+    emit(address, size, MEMLEAK_ALLOC);
+}
+
+static __always_inline void release(uint64_t address) {
+    struct alloc_info *info = bpf_map_lookup_elem(&allocs, &address);
+    if (!info)
+        return;
+    uint64_t size = info->size;
+    uncount(info->stack_id, size);
+    bpf_map_delete_elem(&allocs, &address);
+    emit(address, size, MEMLEAK_FREE);
+}
+
+// ---- User mode -------------------------------------------------------------------------
+
+static __always_inline bool is_target(void) {
+    return (bpf_get_current_pid_tgid() >> 32) == target_pid;
+}
+
+static __always_inline int alloc_enter(uint64_t size) {
+    if (!is_target() || !wanted(size))
+        return 0;
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    bpf_map_update_elem(&sizes, &tid, &size, BPF_ANY);
+    return 0;
+}
+
+static __always_inline int alloc_exit(void *ctx, uint64_t address) {
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    uint64_t *size = bpf_map_lookup_elem(&sizes, &tid);
+    if (!size)
+        return 0;  // not traced (filtered, sampled out, or entered before attaching)
+    uint64_t bytes = *size;
+    bpf_map_delete_elem(&sizes, &tid);
+    if (address != 0 && address != ~0ULL)  // NULL, or mmap's MAP_FAILED
+        record(ctx, address, bytes, BPF_F_USER_STACK);
+    return 0;
+}
+
+static __always_inline int free_enter(uint64_t address) {
+    if (is_target())
+        release(address);
+    return 0;
+}
+
+SEC("uprobe")
+int malloc_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM1(ctx)); }
+
+SEC("uretprobe")
+int malloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+SEC("uprobe")
+int free_entry(struct pt_regs *ctx) { return free_enter(PT_REGS_PARM1(ctx)); }
+
+SEC("uprobe")
+int calloc_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx)); }
+
+SEC("uretprobe")
+int calloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+// realloc(ptr, size) frees ptr and allocates anew (when it moves, and when it does not).
+SEC("uprobe")
+int realloc_enter(struct pt_regs *ctx) {
+    free_enter(PT_REGS_PARM1(ctx));
+    return alloc_enter(PT_REGS_PARM2(ctx));
+}
+
+SEC("uretprobe")
+int realloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+SEC("uprobe")
+int mmap_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM2(ctx)); }
+
+SEC("uretprobe")
+int mmap_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+SEC("uprobe")
+int munmap_entry(struct pt_regs *ctx) { return free_enter(PT_REGS_PARM1(ctx)); }
+
+// posix_memalign(&ptr, alignment, size) returns 0 and stores the address through ptr.
+SEC("uprobe")
+int posix_memalign_enter(struct pt_regs *ctx) {
+    if (!is_target())
+        return 0;
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    uint64_t memptr = PT_REGS_PARM1(ctx);
+    bpf_map_update_elem(&memptrs, &tid, &memptr, BPF_ANY);
+    return alloc_enter(PT_REGS_PARM3(ctx));
+}
+
+SEC("uretprobe")
+int posix_memalign_exit(struct pt_regs *ctx) {
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    uint64_t *memptr = bpf_map_lookup_elem(&memptrs, &tid);
+    if (!memptr)
+        return 0;
+    uint64_t where = *memptr;
+    bpf_map_delete_elem(&memptrs, &tid);
+    uint64_t address = 0;
+    if (PT_REGS_RC(ctx) == 0)
+        bpf_probe_read_user(&address, sizeof(address), (void *)where);
+    return alloc_exit(ctx, address);
+}
+
+SEC("uprobe")
+int aligned_alloc_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM2(ctx)); }
+
+SEC("uretprobe")
+int aligned_alloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+SEC("uprobe")
+int valloc_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM1(ctx)); }
+
+SEC("uretprobe")
+int valloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+SEC("uprobe")
+int memalign_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM2(ctx)); }
+
+SEC("uretprobe")
+int memalign_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+SEC("uprobe")
+int pvalloc_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM1(ctx)); }
+
+SEC("uretprobe")
+int pvalloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
+
+// ---- Kernel mode -----------------------------------------------------------------------
+
+static __always_inline int kernel_alloc(void *ctx, uint64_t address, uint64_t size) {
+    if (address != 0 && wanted(size))
+        record(ctx, address, size, 0);
+    return 0;
+}
+
+SEC("tracepoint/kmem/kmalloc")
+int kmalloc_event(struct trace_event_raw_kmalloc *ctx) {
+    return kernel_alloc(ctx, (uint64_t)ctx->ptr, ctx->bytes_alloc);
+}
+
+SEC("tracepoint/kmem/kmem_cache_alloc")
+int kmem_cache_alloc_event(struct trace_event_raw_kmem_cache_alloc *ctx) {
+    return kernel_alloc(ctx, (uint64_t)ctx->ptr, ctx->bytes_alloc);
+}
+
+SEC("tracepoint/kmem/kfree")
+int kfree_event(struct trace_event_raw_kfree *ctx) {
+    release((uint64_t)ctx->ptr);
+    return 0;
+}
+
+SEC("tracepoint/kmem/kmem_cache_free")
+int kmem_cache_free_event(struct trace_event_raw_kmem_cache_free *ctx) {
+    release((uint64_t)ctx->ptr);
+    return 0;
+}
+
+// Pages are kept by page frame number (never a kernel address, so no clash with kmalloc's).
+SEC("tracepoint/kmem/mm_page_alloc")
+int page_alloc_event(struct trace_event_raw_mm_page_alloc *ctx) {
+    uint64_t pfn = ctx->pfn;
+    if (pfn == ~0ULL)
+        return 0;  // the allocation failed
+    return kernel_alloc(ctx, pfn, page_size << ctx->order);
+}
+
+SEC("tracepoint/kmem/mm_page_free")
+int page_free_event(struct trace_event_raw_mm_page_free *ctx) {
+    release(ctx->pfn);
+    return 0;
+}
+
+SEC("tracepoint/kmem/mm_page_free_batched")
+int page_free_batched_event(struct trace_event_raw_mm_page_free_batched *ctx) {
+    release(ctx->pfn);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
