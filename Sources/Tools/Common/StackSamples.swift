@@ -122,11 +122,17 @@ final class StackSymbolizer {
     func kernelFrames(_ level: StackSamples.Level) -> [String] {
         if level.kernelStackError < 0 && level.kernelStackError != StackSamples.efault { return ["[Missed Kernel Stack]"] }
         let suffix = annotateKernel ? "_[k]" : ""
-        var names = level.kernelStack.map { kernelSymbols?.symbolize($0)?.name ?? "[unknown]" }
-        if let tracer = names.prefix(4).lastIndex(where: { $0.hasPrefix("bpf_trace_run") || $0.hasPrefix("__bpf_trace_") }) {
-            names.removeFirst(tracer + 1)
+        return kernelAddresses(level).map { ($0.name ?? "[unknown]") + suffix }
+    }
+
+    /// The kernel stack's addresses and function names (nil: not in kallsyms), leaf first,
+    /// without the tracing machinery's frames.
+    func kernelAddresses(_ level: StackSamples.Level) -> [(address: UInt64, name: String?)] {
+        var frames = level.kernelStack.map { ($0, kernelSymbols?.symbolize($0)?.name) }
+        if let tracer = frames.prefix(4).lastIndex(where: { $0.1?.hasPrefix("bpf_trace_run") == true || $0.1?.hasPrefix("__bpf_trace_") == true }) {
+            frames.removeFirst(tracer + 1)
         }
-        return names.map { $0 + suffix }
+        return frames.map { (address: $0.0, name: $0.1) }
     }
 
     /// Reads a process's mappings now, while it runs, so its stacks still resolve if it
@@ -149,14 +155,16 @@ final class StackSymbolizer {
     func userFrames(_ level: StackSamples.Level) -> [String] {
         if level.userStackError < 0 && level.userStackError != StackSamples.efault { return ["[Missed User Stack]"] }
         guard !level.userStack.isEmpty else { return [] }
-        let symbolizer: ProcessSymbolizer
-        if let known = processes[level.pid] {
-            symbolizer = known
-        } else {
-            symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: level.pid))
-            processes[level.pid] = symbolizer
-        }
+        let symbolizer = process(level.pid)
         return level.userStack.map { symbolizer.symbolize($0).text(showModule: showModule) }
+    }
+
+    /// The symbolizer of a process, made on first use.
+    func process(_ pid: UInt32) -> ProcessSymbolizer {
+        if let known = processes[pid] { return known }
+        let symbolizer = ProcessSymbolizer(pid: Int32(bitPattern: pid))
+        processes[pid] = symbolizer
+        return symbolizer
     }
 }
 

@@ -28,6 +28,7 @@ public struct Offcputime: ParsableCommand {
             printer.printSingle(samples, folded: options.folded, json: options.json, valueName: "usecs")
             try writeFlameGraph(options.svg, palette: .io, title: "Off-CPU Time Flame Graph", countName: "us",
                                 lines: samples.stacks.map { ([$0.levels[0].comm] + printer.rootFirst($0.levels[0]), $0.value) })
+            try OffCPUTrace.writePprof(samples, options)
             samples.reportProblems(stackStorageSize: options.stackStorageSize)
         }
     }

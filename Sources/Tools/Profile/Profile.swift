@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Report
+import Pprof
 import Symbolize
 import ToolEvents
 
@@ -56,6 +57,9 @@ public struct Profile: ParsableCommand {
     @Option(name: .customLong("svg"), help: "Also write a CPU flame graph (SVG) of the result to this file.")
     var svg: String?
 
+    @Option(name: .customLong("pprof"), help: "Also write the samples as a gzip-compressed pprof profile (samples/count, cpu/nanoseconds) to this file.")
+    var pprof: String?
+
     @Argument(help: "Duration of the trace, in seconds.")
     var duration: Double?
 
@@ -78,6 +82,8 @@ public struct Profile: ParsableCommand {
     private func trace() throws {
         // Load and attach.
         if let pid { try requireProcess(pid) }
+        try PprofStacks.checkWritable(pprof)
+        let started = PprofProfile.now()
         let object = try BPFObject(base64: BPFObjects.profile, name: "profile") { spec in
             try spec.setGlobal("target_pid", to: pid ?? 0)
             try spec.setGlobal("target_tid", to: tid ?? 0)
@@ -110,6 +116,22 @@ public struct Profile: ParsableCommand {
         printer.printSingle(samples, folded: folded, json: json, valueName: "count")
         try writeFlameGraph(svg, palette: .hot, title: "CPU Flame Graph", countName: "samples",
                             lines: samples.stacks.map { ([$0.levels[0].comm] + printer.rootFirst($0.levels[0]), $0.value) })
+        if let pprof {
+            // A sample stands for one period of CPU time: 1 s / frequency, or -c nanoseconds
+            // of cpu-clock.
+            let period = Int64(clamping: count ?? 1_000_000_000 / (frequency ?? 49))
+            var profile = PprofProfile(sampleTypes: [.init("samples", "count"), .init("cpu", "nanoseconds")],
+                                       periodType: .init("cpu", "nanoseconds"), period: period, timeNanos: started)
+            profile.durationNanos = PprofProfile.now() - started
+            profile.defaultSampleType = "cpu"
+            var output = PprofStacks(symbolizer: symbolizer, userStacks: !kernelStacksOnly, kernelStacks: !userStacksOnly, profile: profile)
+            for stack in samples.stacks {
+                let level = stack.levels[0]
+                let count = Int64(clamping: stack.value)
+                output.profile.addSample(output.frames(level), values: [count, count &* period], labels: PprofStacks.labels(level))
+            }
+            try output.write(to: pprof)
+        }
         samples.reportProblems(stackStorageSize: stackStorageSize)
     }
 }

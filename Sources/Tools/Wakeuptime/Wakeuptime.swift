@@ -54,6 +54,7 @@ public struct Wakeuptime: ParsableCommand {
                 }
             }
             try writeFlameGraph(options.svg, palette: .wakeup, title: "Wakeup Time Flame Graph", countName: "us", lines: lines)
+            try OffCPUTrace.writePprof(samples, options, wakerOnly: true)
             samples.reportProblems(stackStorageSize: options.stackStorageSize)
         }
     }
