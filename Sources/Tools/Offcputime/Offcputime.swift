@@ -11,6 +11,8 @@ public struct Offcputime: ParsableCommand {
             Measured from sched_switch (the thread leaves the CPU; its stacks are taken then) \
             to the sched_switch that runs it again, on BTF tracepoints (raw tracepoints on \
             kernels without them). Times are in microseconds.
+
+            JSON fields (--json), one object per stack: pid, comm, usecs, user_stack, kernel_stack (frames leaf first).
             """)
 
     @OptionGroup var options: OffCPUOptions

@@ -51,7 +51,7 @@ public struct Profile: ParsableCommand {
     @Flag(name: .customLong("show-module"), help: "Print unresolved user frames as [module+offset] instead of [unknown].")
     var showModule = false
 
-    @Flag(help: "Print one JSON object per stack instead of text.")
+    @Flag(help: "Print one JSON object per stack instead of text: pid, comm, count, user_stack, kernel_stack (frames leaf first).")
     var json = false
 
     @Option(name: .customLong("svg"), help: "Also write a CPU flame graph (SVG) of the result to this file.")
