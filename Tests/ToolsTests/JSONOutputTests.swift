@@ -17,6 +17,7 @@ struct JSONOutputTests {
         Case(arguments: ["opensnoop", "--json", "-d", "1.5"], lines: nil),
         Case(arguments: ["fileslower", "--json", "-d", "1.5", "0"], lines: nil),
         Case(arguments: ["features", "--json"], lines: nil),
+        Case(arguments: ["checklist", "--json", "-i", "0.5"], lines: 1),
         Case(arguments: ["biosnoop", "--json", "1.5"], lines: nil),
         Case(arguments: ["runqlat", "--json", "-T", "1", "1"], lines: 1),
         Case(arguments: ["runqlat", "--json", "-P", "1", "1"], lines: 1),
