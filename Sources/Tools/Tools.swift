@@ -26,4 +26,5 @@ public let allTools: [any ParsableCommand.Type] = [
     Features.self,
     BTFDump.self,
     SymbolizeCommand.self,
+    Install.self,
 ]
