@@ -107,4 +107,28 @@ struct PprofToolTests {
         // The shell waits for its sleep children: its blocked time is in wait4 / schedule.
         #expect(rows.contains { $0.contains("schedule") }, "\(rows.prefix(10))")
     }
+
+    @Test("wakeuptime and offwaketime --pprof: readable, with the waker's comm as a frame and offwaketime's -- marker")
+    func wakers() throws {
+        guard let go = goBinary() else {
+            Issue.record("golang-go is not installed and could not be installed")
+            return
+        }
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sleeper.arguments = ["-c", "while :; do sleep 0.05; done"]
+        try sleeper.run()
+        defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
+        for tool in ["wakeuptime", "offwaketime"] {
+            let file = NSTemporaryDirectory() + uniqueMarker(tool) + ".pb.gz"
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let run = try ToolRun([tool, "-p", String(sleeper.processIdentifier), "--pprof", file, "2"])
+            #expect(run.waitForExit(timeout: 30) == 0, "stderr: \(run.stderr)")
+            let (raw, status) = try shell("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
+            #expect(status == 0, "\(raw)")
+            #expect(raw.contains("off-cpu/nanoseconds"))
+            #expect(raw.contains("comm:[sh]"), "the blocked shell labels its samples: \(raw.prefix(600))")
+            if tool == "offwaketime" { #expect(raw.contains(" -- "), "\(raw.prefix(600))") }
+        }
+    }
 }

@@ -9,8 +9,16 @@ import Report
 /// address and mapping (file, range, offset, build ID) beside its function name, so a
 /// pprof-speaking tool can re-symbolize what BPFKit could not.
 ///
-/// Tools with other values (memleak's bytes and allocations) make their own
-/// ``PprofProfile`` with their sample types and add samples with ``frames(_:)``.
+/// Tools with other values make their own ``PprofProfile`` with their sample types and
+/// add one sample per stack, e.g. memleak's outstanding allocations:
+///
+/// ```swift
+/// var output = PprofStacks(symbolizer: symbolizer, kernelStacks: false, profile: PprofProfile(
+///     sampleTypes: [.init("inuse_space", "bytes"), .init("inuse_objects", "count")]))
+/// output.profile.defaultSampleType = "inuse_space"
+/// for (level, bytes, allocations) in outstanding { output.add(level, values: [bytes, allocations]) }
+/// try output.write(to: path)
+/// ```
 struct PprofStacks {
     var symbolizer: StackSymbolizer
     var userStacks = true
@@ -56,6 +64,11 @@ struct PprofStacks {
             }
         }
         return result
+    }
+
+    /// One task's stack as a sample, labeled with its comm and pid; one value per sample type.
+    mutating func add(_ level: StackSamples.Level, values: [Int64]) {
+        profile.addSample(frames(level), values: values, labels: Self.labels(level))
     }
 
     /// A frame that is a name only: bcc's markers (`--`, a waker's comm) and missed stacks.

@@ -128,7 +128,7 @@ public struct Profile: ParsableCommand {
             for stack in samples.stacks {
                 let level = stack.levels[0]
                 let count = Int64(clamping: stack.value)
-                output.profile.addSample(output.frames(level), values: [count, count &* period], labels: PprofStacks.labels(level))
+                output.add(level, values: [count, count &* period])
             }
             try output.write(to: pprof)
         }
