@@ -64,6 +64,10 @@ let package = Package(
         .target(name: "CSymbolize", linkerSettings: [.linkedLibrary("stdc++")]),
         .target(name: "Symbolize", dependencies: ["BPFKit", "CSymbolize"]),
 
+        // pprof profiles (gzip-compressed profile.proto), with the system's zlib for gzip.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Pprof", dependencies: ["CZlib"]),
+
         // One folder per tool: its Swift file beside its `.bpf.c`, compiled by the BPFCompiler plugin.
         .target(
             name: "Tools",
@@ -71,6 +75,7 @@ let package = Package(
                 "BPFKit", "Report", "ToolEvents",
                 "FlameGraph",
                 "Symbolize",
+                "Pprof",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["BPF"] + toolPrograms,
@@ -102,6 +107,10 @@ let package = Package(
         .testTarget(
             name: "SymbolizeTests",
             dependencies: ["Symbolize", "BPFKit"]
+        ),
+        .testTarget(
+            name: "PprofTests",
+            dependencies: ["Pprof"]
         ),
         .testTarget(
             name: "ToolsTests",

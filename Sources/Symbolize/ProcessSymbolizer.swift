@@ -103,6 +103,15 @@ public final class ProcessSymbolizer {
         return frame
     }
 
+    /// The mapping `address` falls in and its file's GNU build ID (nil for anonymous memory
+    /// or a file that could not be read): what a pprof profile records beside an address.
+    public func mapping(containing address: UInt64) -> (mapping: ProcessMapping, buildID: [UInt8]?)? {
+        if mapsReadAt == nil { readMaps() }
+        guard let mapping = find(address) else { return nil }
+        guard mapping.isFile || mapping.path == "[vdso]" else { return (mapping, nil) }
+        return (mapping, module(for: mapping).table?.buildID)
+    }
+
     private func resolve(_ address: UInt64) -> Frame {
         guard let mapping = mapping(containing: address), mapping.isFile || mapping.path == "[vdso]" else {
             return jitFrame(address) ?? .unknown

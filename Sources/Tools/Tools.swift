@@ -26,9 +26,11 @@ public let allTools: [any ParsableCommand.Type] = [
     Btrfsdist.self,
     Cachestat.self,
     Memleak.self,
+    Checklist.self,
     FlameGraphCommand.self,
     Features.self,
     BTFDump.self,
     SymbolizeCommand.self,
     Exporter.self,
+    Install.self,
 ]

@@ -195,7 +195,8 @@ struct OffCPUTests {
     }
 
     private func buckets(_ run: ToolRun) throws -> [(low: Int, high: Int, count: Int)] {
-        let histogram = try #require(run.jsonEvents.first)
+        let interval = try #require(run.jsonEvents.first)
+        let histogram = try #require((interval["histograms"] as? [[String: Any]])?.first)
         let buckets = try #require(histogram["buckets"] as? [[String: Any]])
         return buckets.map { ($0["low"] as? Int ?? 0, $0["high"] as? Int ?? 0, $0["count"] as? Int ?? 0) }
     }

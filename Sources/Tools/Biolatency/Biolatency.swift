@@ -44,7 +44,7 @@ public struct Biolatency: ParsableCommand {
     @Flag(name: [.customShort("e"), .customLong("extension")], help: "Summarize average/total value.")
     var extended = false
 
-    @Flag(name: .shortAndLong, help: "JSON output: one object per interval.")
+    @Flag(name: .shortAndLong, help: "JSON output, one object per interval: timestamp, time (-T), unit, histograms [{disk (-D) or flags (-F), unit, total, buckets [{low, high, count}]}], count, total, avg (-e).")
     var json = false
 
     @Option(name: .shortAndLong, help: "Trace this disk only.")

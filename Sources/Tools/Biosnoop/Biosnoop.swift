@@ -39,7 +39,7 @@ public struct Biosnoop: ParsableCommand {
     @Flag(name: [.customShort("P"), .long], help: "Display block I/O pattern (sequential or random).")
     var pattern = false
 
-    @Flag(help: "Print one JSON object per I/O (JSON Lines) instead of columns.")
+    @Flag(help: "Print one JSON object per I/O (JSON Lines) instead of columns: timestamp, comm, pid, disk, type, flags, sector, bytes, pattern (-P), queued_ms (-Q), latency_ms.")
     var json = false
 
     @Flag(name: .shortAndLong, help: "Say which kernel hooks the tool attached to, and why.")

@@ -31,7 +31,7 @@ public struct Bitesize: ParsableCommand {
     @Flag(name: [.customShort("T"), .long], help: "Include timestamp on output.")
     var timestamp = false
 
-    @Flag(help: "JSON output: one object per interval.")
+    @Flag(help: "JSON output, one object per interval: timestamp, time (-T), histograms [{comm, unit, total, buckets [{low, high, count}]}].")
     var json = false
 
     @OptionGroup var intervals: IntervalOptions

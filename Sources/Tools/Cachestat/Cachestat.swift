@@ -44,7 +44,7 @@ public struct Cachestat: ParsableCommand {
     @Option(name: .shortAndLong, help: "Count the page-cache activity of this PID only (not in bcc).")
     var pid: UInt32?
 
-    @Flag(help: "Print one JSON object per interval (JSON Lines) instead of columns.")
+    @Flag(help: "Print one JSON object per interval (JSON Lines) instead of columns: timestamp, time (-T), hits, misses, dirties, hit_ratio, buffers_mb, cached_mb.")
     var json = false
 
     @Flag(name: .shortAndLong, help: "Say which kernel hooks the tool attached to, and why.")

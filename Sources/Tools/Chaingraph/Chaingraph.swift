@@ -18,6 +18,8 @@ public struct Chaingraph: ParsableCommand {
             the work that led it to wake this thread; wakeups from interrupts show the \
             interrupted task as waker; levels past what was observed are left empty. \
             Folded lines separate levels with `--`, each waker's frames reversed.
+
+            JSON fields (--json), one object per chain: usecs, levels [{comm, pid, stack (leaf first)}], the blocked task first.
             """)
 
     @OptionGroup var options: OffCPUOptions

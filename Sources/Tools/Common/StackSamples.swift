@@ -152,11 +152,17 @@ final class StackSymbolizer {
     func kernelFrames(_ level: StackSamples.Level) -> [String] {
         if level.kernelStackError < 0 && level.kernelStackError != StackSamples.efault { return ["[Missed Kernel Stack]"] }
         let suffix = annotateKernel ? "_[k]" : ""
-        var names = level.kernelStack.map { kernelSymbols?.symbolize($0)?.name ?? "[unknown]" }
-        if let tracer = names.prefix(4).lastIndex(where: { $0.hasPrefix("bpf_trace_run") || $0.hasPrefix("__bpf_trace_") }) {
-            names.removeFirst(tracer + 1)
+        return kernelAddresses(level).map { ($0.name ?? "[unknown]") + suffix }
+    }
+
+    /// The kernel stack's addresses and function names (nil: not in kallsyms), leaf first,
+    /// without the tracing machinery's frames.
+    func kernelAddresses(_ level: StackSamples.Level) -> [(address: UInt64, name: String?)] {
+        var frames = level.kernelStack.map { ($0, kernelSymbols?.symbolize($0)?.name) }
+        if let tracer = frames.prefix(4).lastIndex(where: { $0.1?.hasPrefix("bpf_trace_run") == true || $0.1?.hasPrefix("__bpf_trace_") == true }) {
+            frames.removeFirst(tracer + 1)
         }
-        return names.map { $0 + suffix }
+        return frames.map { (address: $0.0, name: $0.1) }
     }
 
     /// Reads a process's mappings now, while it runs, so its stacks still resolve if it

@@ -7,7 +7,8 @@ import ToolEvents
 public struct Execsnoop: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "execsnoop",
-        abstract: "Trace new processes via exec() syscalls.")
+        abstract: "Trace new processes via exec() syscalls.",
+        discussion: "JSON fields (--json), one object per exec: time (-T), timestamp, pcomm, pid, ppid, uid, ret, args, truncated.")
 
     @Flag(name: .shortAndLong, help: "Include a timestamp (seconds since start) column.")
     var timestamp = false

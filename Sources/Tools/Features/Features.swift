@@ -7,7 +7,8 @@ import Report
 public struct Features: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "features",
-        abstract: "Show which BPF tracing features this kernel has, and why any are missing.")
+        abstract: "Show which BPF tracing features this kernel has, and why any are missing.",
+        discussion: "JSON fields (--json), one object per feature: feature, available, reason.")
 
     @OptionGroup var output: OutputOptions
 

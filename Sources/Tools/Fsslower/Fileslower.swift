@@ -41,6 +41,9 @@ public struct Fileslower: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Say which kernel hooks the tool attached to, and why.")
     var verbose = false
 
+    @Flag(help: "Print one JSON object per operation (JSON Lines): \(SlowOperation.jsonFields).")
+    var json = false
+
     @Argument(help: ArgumentHelp("Minimum I/O duration to trace, in ms (default 10).", valueName: "min_ms"))
     var minimum: Double = 10
 
@@ -82,13 +85,19 @@ public struct Fileslower: ParsableCommand {
 
         // Consume and print.
         let out = Output.standardOutput
-        out.line("Tracing sync read/writes slower than \(SlowerTracer.milliseconds(minimum)) ms")
-        out.line("\(Columns.left("TIME(s)", 8)) \(Columns.left("COMM", 14)) \(Columns.left("TID", 6)) D \(Columns.left("BYTES", 7)) "
-            + "\(Columns.right("LAT(ms)", 7)) FILENAME")
+        if !json {
+            out.line("Tracing sync read/writes slower than \(SlowerTracer.milliseconds(minimum)) ms")
+            out.line("\(Columns.left("TIME(s)", 8)) \(Columns.left("COMM", 14)) \(Columns.left("TID", 6)) D \(Columns.left("BYTES", 7)) "
+                + "\(Columns.right("LAT(ms)", 7)) FILENAME")
+        }
         let start = Clock.monotonicNanoseconds()
         let loop = try EventLoop(duration: duration)
         try loop.watch(try RingBuffer(map: object.map("events"))) { bytes in
             guard let event = SlowOperation(bytes) else { return }
+            if json {
+                out.line(event.json())
+                return
+            }
             let seconds = Double(Int64(bitPattern: event.timestamp &- start)) / 1e9
             out.line("\(Columns.left(Columns.fixed(seconds, decimals: 3), 8)) \(Columns.left(String(event.comm.prefix(14)), 14)) "
                 + "\(Columns.left(event.tid, 6)) \(event.type) \(Columns.left(String(event.bytes), 7)) "

@@ -85,6 +85,9 @@ public struct SlowerOptions: ParsableArguments {
     @Flag(name: [.customShort("j"), .customLong("csv")], help: "Just print fields: comma-separated values.")
     var csv = false
 
+    @Flag(help: "Print one JSON object per operation (JSON Lines): \(SlowOperation.jsonFields).")
+    var json = false
+
     @Option(name: .shortAndLong, help: "Trace this PID only.")
     var pid: UInt32?
 
@@ -100,6 +103,7 @@ public struct SlowerOptions: ParsableArguments {
     public init() {}
 
     func check() throws {
+        if csv && json { throw ValidationError("-j (CSV) and --json are mutually exclusive") }
         if pid == 0 { throw ValidationError("--pid must be a process id above 0") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if let minimum, !(minimum >= 0) { throw ValidationError("min_ms must be 0 or more milliseconds") }
@@ -168,7 +172,7 @@ struct SlowerTracer {
         let out = Output.standardOutput
         if options.csv {
             out.line("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE")
-        } else {
+        } else if !options.json {
             out.line(minimum == 0 ? "Tracing \(fileSystem) operations" : "Tracing \(fileSystem) operations slower than \(Self.milliseconds(minimum)) ms")
             out.line("\(Columns.left("TIME", 8)) \(Columns.left("COMM", 14)) \(Columns.left("PID", 6)) T \(Columns.left("BYTES", 7)) "
                 + "\(Columns.left("OFF_KB", 8)) \(Columns.right("LAT(ms)", 7)) FILENAME")
@@ -176,6 +180,10 @@ struct SlowerTracer {
         let loop = try EventLoop(duration: options.duration)
         try loop.watch(try RingBuffer(map: object.map("events"))) { bytes in
             guard let event = SlowOperation(bytes) else { return }
+            if options.json {
+                out.line(event.json())
+                return
+            }
             if options.csv {
                 out.line("\(event.timestamp / 1000),\(event.comm),\(event.pid),\(event.type),\(event.bytes),\(event.offset),"
                     + "\(event.latency / 1000),\(event.file)")
@@ -232,5 +240,17 @@ struct SlowOperation {
         type = ["R", "W", "O", "S"][Int(min(event.op, 3))]
         comm = cString(event.comm)
         file = cString(event.file)
+    }
+
+    /// The `--json` field names, in order, for the tools' help.
+    static let jsonFields = "timestamp, comm, pid, tid, type, bytes, offset, latency_ms, file"
+
+    /// One JSON line; `timestamp` is when it was printed, in seconds since the epoch.
+    func json() -> String {
+        JSON.object([
+            ("timestamp", .double(Clock.unixSeconds())), ("comm", .string(comm)), ("pid", .unsigned(UInt64(pid))),
+            ("tid", .unsigned(UInt64(tid))), ("type", .string(type)), ("bytes", .int(bytes)), ("offset", .int(offset)),
+            ("latency_ms", .double(Double(latency) / 1e6)), ("file", .string(file)),
+        ]).serialized()
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BPFKit
+import Pprof
 import Report
 import ToolEvents
 
@@ -48,6 +49,8 @@ public struct OffCPUOptions: ParsableArguments {
     var json = false
 
     @OptionGroup var unwind: UnwindOptions
+    @Option(name: .customLong("pprof"), help: "Also write the result as a gzip-compressed pprof profile (off-cpu/nanoseconds) to this file.")
+    var pprof: String?
 
     @Argument(help: "Duration of the trace, in seconds.")
     var duration: Double?
@@ -79,6 +82,29 @@ enum OffCPUTrace {
     /// Symbolizes for the tool; prepared with each traced process while it runs.
     nonisolated(unsafe) static let symbolizer = StackSymbolizer()
 
+    /// When tracing started (for `--pprof`), in nanoseconds since the epoch.
+    nonisolated(unsafe) static var started: Int64 = 0
+
+    /// Writes `--pprof`: each stack's chain as one sample of off-CPU nanoseconds; for
+    /// wakeuptime (`wakerOnly`) the waker's stack under its comm, as its folded lines read.
+    static func writePprof(_ samples: StackSamples, _ options: OffCPUOptions, wakerOnly: Bool = false) throws {
+        guard let path = options.pprof else { return }
+        var output = PprofStacks.offCPU(symbolizer: symbolizer, options: options, started: started)
+        for stack in samples.stacks {
+            if wakerOnly {
+                guard stack.levels.count > 1 else { continue }
+                let (target, waker) = (stack.levels[0], stack.levels[1])
+                output.profile.addSample(
+                    [PprofStacks.marker(waker.comm)] + output.frames(waker),
+                    values: [Int64(clamping: stack.value) &* 1000],
+                    labels: PprofStacks.labels(target) + PprofStacks.labels(waker, prefix: "waker_"))
+            } else {
+                output.addChain(stack, microseconds: stack.value)
+            }
+        }
+        try output.write(to: path)
+    }
+
     static func run(_ options: OffCPUOptions, mode: Mode, banner: String) throws -> StackSamples {
         if let pid = options.pid { try requireProcess(pid) }
         if let tid = options.tid { try requireProcess(tid) }
@@ -86,6 +112,8 @@ enum OffCPUTrace {
         if options.unwind.copiesStacks && mode.depth > 2 {
             throw ValidationError("--unwind \(options.unwind.method.rawValue) takes chains of up to 2 levels; use --unwind fp with --depth above 2")
         }
+        try PprofStacks.checkWritable(options.pprof)
+        started = PprofProfile.now()
         // Raw tracepoints carry the same arguments and need no kernel BTF lookup (the
         // programs read every field through CO-RE), so they are the cheaper start.
         let suffix = KernelFeatures.shared.has(.rawTracepoint) ? "raw" : "btf"
@@ -149,6 +177,7 @@ enum OffCPUTrace {
             printChainText(samples, printer: printer, json: options.json)
         }
         try writeFlameGraph(options.svg, palette: .chain, title: title, countName: "us", lines: lines)
+        try writePprof(samples, options)
         samples.reportProblems(stackStorageSize: options.stackStorageSize)
     }
 

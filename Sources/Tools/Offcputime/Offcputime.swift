@@ -11,6 +11,8 @@ public struct Offcputime: ParsableCommand {
             Measured from sched_switch (the thread leaves the CPU; its stacks are taken then) \
             to the sched_switch that runs it again, on BTF tracepoints (raw tracepoints on \
             kernels without them). Times are in microseconds.
+
+            JSON fields (--json), one object per stack: pid, comm, usecs, user_stack, kernel_stack (frames leaf first).
             """)
 
     @OptionGroup var options: OffCPUOptions
@@ -28,6 +30,7 @@ public struct Offcputime: ParsableCommand {
             printer.printSingle(samples, folded: options.folded, json: options.json, valueName: "usecs")
             try writeFlameGraph(options.svg, palette: .io, title: "Off-CPU Time Flame Graph", countName: "us",
                                 lines: samples.stacks.map { ([$0.levels[0].comm] + printer.rootFirst($0.levels[0]), $0.value) })
+            try OffCPUTrace.writePprof(samples, options)
             samples.reportProblems(stackStorageSize: options.stackStorageSize)
         }
     }

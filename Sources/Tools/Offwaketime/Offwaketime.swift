@@ -13,6 +13,8 @@ public struct Offwaketime: ParsableCommand {
             (in the waker's context), and the off-CPU time is summed under the pair when the \
             thread runs again. Folded lines read target;…;--;…;waker, the waker's frames \
             reversed so its root sits at the top of a flame graph. Times are in microseconds.
+
+            JSON fields (--json), one object per chain: usecs, levels [{comm, pid, stack (leaf first)}], the blocked task first.
             """)
 
     @OptionGroup var options: OffCPUOptions

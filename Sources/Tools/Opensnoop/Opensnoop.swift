@@ -7,7 +7,8 @@ import ToolEvents
 public struct Opensnoop: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "opensnoop",
-        abstract: "Trace open() syscalls: who opened which file, and the result.")
+        abstract: "Trace open() syscalls: who opened which file, and the result.",
+        discussion: "JSON fields (--json), one object per open: timestamp, pid, tid, uid, comm, fd, err, flags, path.")
 
     @Flag(name: [.customShort("T"), .long], help: "Include a timestamp column (seconds since start).")
     var timestamp = false

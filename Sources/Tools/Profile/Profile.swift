@@ -2,6 +2,7 @@ import ArgumentParser
 import FlameGraph
 import BPFKit
 import Report
+import Pprof
 import Symbolize
 import ToolEvents
 
@@ -51,7 +52,7 @@ public struct Profile: ParsableCommand {
     @Flag(name: .customLong("show-module"), help: "Print unresolved user frames as [module+offset] instead of [unknown].")
     var showModule = false
 
-    @Flag(help: "Print one JSON object per stack instead of text.")
+    @Flag(help: "Print one JSON object per stack instead of text: pid, comm, count, user_stack, kernel_stack (frames leaf first).")
     var json = false
 
     @Option(name: .customLong("svg"), help: "Also write a CPU flame graph (SVG) of the result to this file.")
@@ -61,6 +62,8 @@ public struct Profile: ParsableCommand {
     var cpi = false
 
     @OptionGroup var unwind: UnwindOptions
+    @Option(name: .customLong("pprof"), help: "Also write the samples as a gzip-compressed pprof profile (samples/count, cpu/nanoseconds) to this file.")
+    var pprof: String?
 
     @Argument(help: "Duration of the trace, in seconds.")
     var duration: Double?
@@ -86,6 +89,8 @@ public struct Profile: ParsableCommand {
     private func trace() throws {
         // Load and attach.
         if let pid { try requireProcess(pid) }
+        try PprofStacks.checkWritable(pprof)
+        let started = PprofProfile.now()
         let programs: Set<String> = cpi ? ["profile_sample", "profile_instructions"] : ["profile_sample"]
         let object = try BPFObject(base64: BPFObjects.profile, name: "profile", programs: programs) { spec in
             try spec.setGlobal("count_periods", to: cpi)
@@ -144,6 +149,22 @@ public struct Profile: ParsableCommand {
         printer.printSingle(samples, folded: folded, json: json, valueName: "count")
         try writeFlameGraph(svg, palette: .hot, title: "CPU Flame Graph", countName: "samples",
                             lines: samples.stacks.map { ([$0.levels[0].comm] + printer.rootFirst($0.levels[0]), $0.value) })
+        if let pprof {
+            // A sample stands for one period of CPU time: 1 s / frequency, or -c nanoseconds
+            // of cpu-clock.
+            let period = Int64(clamping: count ?? 1_000_000_000 / (frequency ?? 49))
+            var profile = PprofProfile(sampleTypes: [.init("samples", "count"), .init("cpu", "nanoseconds")],
+                                       periodType: .init("cpu", "nanoseconds"), period: period, timeNanos: started)
+            profile.durationNanos = PprofProfile.now() - started
+            profile.defaultSampleType = "cpu"
+            var output = PprofStacks(symbolizer: symbolizer, userStacks: !kernelStacksOnly, kernelStacks: !userStacksOnly, profile: profile)
+            for stack in samples.stacks {
+                let level = stack.levels[0]
+                let count = Int64(clamping: stack.value)
+                output.add(level, values: [count, count &* period])
+            }
+            try output.write(to: pprof)
+        }
         samples.reportProblems(stackStorageSize: stackStorageSize)
         collector?.reportProblems(userStackBytes: unwind.userStackBytes)
         if lost > 0 { Output.standardError.line("WARNING: \(lost) user stack copies were lost (ring buffer full).") }

@@ -33,7 +33,7 @@ public struct Runqlat: ParsableCommand {
     @Option(name: .shortAndLong, help: "Trace this PID only.")
     var pid: UInt32?
 
-    @Flag(help: "Print one JSON object per histogram instead of text.")
+    @Flag(help: "Print one JSON object per interval instead of text: timestamp, time (-T), unit, histograms [{pid (-P), tid (-L) or pidns (--pidnss), comm, total, buckets [{low, high, count}]}].")
     var json = false
 
     @OptionGroup var intervals: IntervalOptions
@@ -75,28 +75,38 @@ public struct Runqlat: ParsableCommand {
 }
 
 /// Prints each histogram (bcc's print_log2_hist, with `label = key comm` sections when
-/// grouped) and empties the map for the next interval.
+/// grouped) and empties the map for the next interval. JSON: one object per interval,
+/// `{"timestamp", "time"?, "unit", "histograms": [{label?, "comm"?, "total", "buckets"}]}`.
 func printHistograms(
     _ histograms: TypedMap<UInt32, runq_histogram>, label: String?, unit: String, timestamp: Bool, json: Bool, linear: Bool = false
 ) throws {
     let out = Output.standardOutput
     if timestamp && !json { out.line(Clock.wallTime()) }
+    var sections: [JSON] = []
     for (key, histogram) in try histograms.entries().sorted(by: { $0.key < $1.key }) {
         let slots = withUnsafeBytes(of: histogram.slots) { Array($0.bindMemory(to: UInt32.self)).map(UInt64.init) }
         let comm = cString(histogram.comm)
         if json {
             var fields: [(String, JSON)] = []
-            if timestamp { fields.append(("time", .string(Clock.wallTime()))) }
-            if let label { fields += [(label, .unsigned(UInt64(key))), ("comm", .string(comm))] }
-            fields.append(("unit", .string(unit)))
+            if let label { fields.append((label, .unsigned(UInt64(key)))) }
+            if let label, label != "cpu", label != "pidns" { fields.append(("comm", .string(comm))) }
+            fields.append(("total", .unsigned(slots.reduce(0, +))))
             fields.append(("buckets", linear
                 ? .array(slots.enumerated().map { .object([("value", .int(Int64($0.offset))), ("count", .unsigned($0.element))]) })
                 : Histogram.log2JSON(slots)))
-            out.line(JSON.object(fields).serialized())
+            sections.append(.object(fields))
+            try histograms.delete(key)
             continue
         }
         if let label { out.line("\n\(label) = \(key)\(label == "cpu" || label == "pidns" ? "" : " " + comm)") }
         out.write(linear ? Histogram.linear(slots, unit: unit) : Histogram.log2(slots, unit: unit))
         try histograms.delete(key)
+    }
+    if json {
+        var fields: [(String, JSON)] = [("timestamp", .double(Clock.unixSeconds()))]
+        if timestamp { fields.append(("time", .string(Clock.wallTime()))) }
+        fields.append(("unit", .string(unit)))
+        fields.append(("histograms", .array(sections)))
+        out.line(JSON.object(fields).serialized())
     }
 }

@@ -23,7 +23,7 @@ public struct Runqlen: ParsableCommand {
     @Flag(name: [.customShort("C"), .customLong("cpus")], help: "Print output for each CPU separately.")
     var perCPU = false
 
-    @Flag(help: "Print one JSON object per histogram instead of text.")
+    @Flag(help: "Print one JSON object per interval instead of text: timestamp, time (-T), unit, histograms [{cpu (-C), total, buckets [{value, count}]}]; with -O: timestamp, time (-T), runqocc [{cpu (-C), percent}].")
     var json = false
 
     @OptionGroup var intervals: IntervalOptions
@@ -56,20 +56,28 @@ public struct Runqlen: ParsableCommand {
         }
     }
 
-    /// bcc's `-O`: `runqocc: 12.34%` (per CPU with -C).
+    /// bcc's `-O`: `runqocc: 12.34%` (per CPU with -C). JSON: one object per interval,
+    /// `{"timestamp", "time"?, "runqocc": [{"cpu"?, "percent"}]}`.
     private func printOccupancy(_ histograms: TypedMap<UInt32, runq_histogram>, perCPU: Bool, timestamp: Bool, json: Bool) throws {
         let out = Output.standardOutput
         if timestamp && !json { out.line(Clock.wallTime()) }
+        var shares: [JSON] = []
         for (key, histogram) in try histograms.entries().sorted(by: { $0.key < $1.key }) {
             let slots = withUnsafeBytes(of: histogram.slots) { Array($0.bindMemory(to: UInt32.self)).map(UInt64.init) }
             let total = slots.reduce(0, +)
             let share = total > 0 ? 100 * Double(total - slots[0]) / Double(total) : 0
             if json {
-                out.line(JSON.object((perCPU ? [("cpu", JSON.unsigned(UInt64(key)))] : []) + [("runqocc_percent", .double(share))]).serialized())
+                shares.append(.object((perCPU ? [("cpu", JSON.unsigned(UInt64(key)))] : []) + [("percent", .double(share))]))
             } else {
                 out.line((perCPU ? "runqocc, CPU \(Columns.left(key, 3)) " : "runqocc: ") + Columns.fixed(share, decimals: 2) + "%")
             }
             try histograms.delete(key)
+        }
+        if json {
+            var fields: [(String, JSON)] = [("timestamp", .double(Clock.unixSeconds()))]
+            if timestamp { fields.append(("time", .string(Clock.wallTime()))) }
+            fields.append(("runqocc", .array(shares)))
+            out.line(JSON.object(fields).serialized())
         }
     }
 }

@@ -13,6 +13,8 @@ public struct Wakeuptime: ParsableCommand {
             wakes it; its stacks are taken then, in the waker's context), on BTF tracepoints \
             (raw tracepoints on kernels without them). Times are in microseconds. The filters \
             (-p, -t, -u, -k, --state) select the sleeping thread.
+
+            JSON fields (--json), one object per stack: target, target_pid, waker, waker_pid, waker_stack (leaf first), usecs.
             """)
 
     @OptionGroup var options: OffCPUOptions
@@ -54,6 +56,7 @@ public struct Wakeuptime: ParsableCommand {
                 }
             }
             try writeFlameGraph(options.svg, palette: .wakeup, title: "Wakeup Time Flame Graph", countName: "us", lines: lines)
+            try OffCPUTrace.writePprof(samples, options, wakerOnly: true)
             samples.reportProblems(stackStorageSize: options.stackStorageSize)
         }
     }
