@@ -17,6 +17,7 @@ let toolPrograms = [
     "Bitesize/bitesize.bpf.c",
     "Fsslower/fsslower.bpf.c",
     "Cachestat/cachestat.bpf.c",
+    "Tcpconnect/tcpconnect.bpf.c",
 ]
 
 let package = Package(

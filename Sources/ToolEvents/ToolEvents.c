@@ -6,3 +6,4 @@
 #include "bitesize.h"
 #include "fsslower.h"
 #include "cachestat.h"
+#include "tcptools.h"

@@ -21,6 +21,7 @@ public let allTools: [any ParsableCommand.Type] = [
     Nfsslower.self,
     Fileslower.self,
     Cachestat.self,
+    Tcpconnect.self,
     FlameGraphCommand.self,
     Features.self,
     BTFDump.self,
