@@ -18,6 +18,8 @@ let toolPrograms = [
     "Fsslower/fsslower.bpf.c",
     "Cachestat/cachestat.bpf.c",
     "Tcpconnect/tcpconnect.bpf.c",
+    "Tcpaccept/tcpaccept.bpf.c",
+    "Tcplife/tcplife.bpf.c",
 ]
 
 let package = Package(

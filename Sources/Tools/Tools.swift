@@ -22,6 +22,8 @@ public let allTools: [any ParsableCommand.Type] = [
     Fileslower.self,
     Cachestat.self,
     Tcpconnect.self,
+    Tcpaccept.self,
+    Tcplife.self,
     FlameGraphCommand.self,
     Features.self,
     BTFDump.self,
