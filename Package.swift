@@ -20,6 +20,7 @@ let toolPrograms = [
     "Tcpconnect/tcpconnect.bpf.c",
     "Tcpaccept/tcpaccept.bpf.c",
     "Tcplife/tcplife.bpf.c",
+    "Tcpretrans/tcpretrans.bpf.c",
 ]
 
 let package = Package(

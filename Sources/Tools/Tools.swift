@@ -24,6 +24,7 @@ public let allTools: [any ParsableCommand.Type] = [
     Tcpconnect.self,
     Tcpaccept.self,
     Tcplife.self,
+    Tcpretrans.self,
     FlameGraphCommand.self,
     Features.self,
     BTFDump.self,
