@@ -21,6 +21,7 @@ let toolPrograms = [
     "Tcpaccept/tcpaccept.bpf.c",
     "Tcplife/tcplife.bpf.c",
     "Tcpretrans/tcpretrans.bpf.c",
+    "Gethostlatency/gethostlatency.bpf.c",
 ]
 
 let package = Package(

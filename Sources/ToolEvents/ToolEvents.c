@@ -7,3 +7,4 @@
 #include "fsslower.h"
 #include "cachestat.h"
 #include "tcptools.h"
+#include "gethostlatency.h"

@@ -25,6 +25,7 @@ public let allTools: [any ParsableCommand.Type] = [
     Tcpaccept.self,
     Tcplife.self,
     Tcpretrans.self,
+    Gethostlatency.self,
     FlameGraphCommand.self,
     Features.self,
     BTFDump.self,
