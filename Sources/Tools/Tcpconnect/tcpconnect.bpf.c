@@ -42,7 +42,7 @@ struct {
     __type(value, uint64_t);
 } flows SEC(".maps");
 
-static __always_inline void send(struct tcpconnect_event *event) {
+static __always_inline void report(struct tcpconnect_event *event) {
     if (!counting) {
         output_event(event, sizeof(*event));
         return;
@@ -95,8 +95,11 @@ int tcpconnect_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     struct tcpconnect_event *event = bpf_map_lookup_elem(&connecting, &sk);
     if (!event)
         return 0;
-    event->ends.sport = ctx->sport;
-    send(event);
+    // No local port yet: connect() failed before any SYN went out (bcc skips these too).
+    if (ctx->sport != 0) {
+        event->ends.sport = ctx->sport;
+        report(event);
+    }
     bpf_map_delete_elem(&connecting, &sk);
     return 0;
 }
@@ -116,7 +119,7 @@ int tcpconnect_return(struct trace_event_raw_sys_exit *ctx) {
     if (sport == 0)
         return 0;  // no port yet: the state change out of SYN_SENT sends it
     event->ends.sport = sport;
-    send(event);
+    report(event);
     bpf_map_delete_elem(&connecting, &sk);
     return 0;
 }
