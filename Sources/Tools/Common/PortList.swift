@@ -27,8 +27,6 @@ struct PortList: ExpressibleByArgument, Sendable {
         }
         return value
     }
-
-    static var defaultValueDescription: String { "" }
 }
 
 extension ObjectSpec {

@@ -22,7 +22,7 @@ public struct Tcpaccept: ParsableCommand {
     @Option(name: .shortAndLong, help: "Trace this PID only.")
     var pid: UInt32?
 
-    @Option(name: [.customShort("P"), .customLong("port")], help: "Comma-separated local ports to trace (at most 8).")
+    @Option(name: [.customShort("P"), .customLong("port")], help: ArgumentHelp("Comma-separated local ports to trace (at most 8).", valueName: "ports"))
     var ports: PortList?
 
     @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")

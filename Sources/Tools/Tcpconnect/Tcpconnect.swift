@@ -19,7 +19,7 @@ public struct Tcpconnect: ParsableCommand {
     @Option(name: .shortAndLong, help: "Trace this PID only.")
     var pid: UInt32?
 
-    @Option(name: [.customShort("P"), .customLong("port")], help: "Comma-separated destination ports to trace (at most 8).")
+    @Option(name: [.customShort("P"), .customLong("port")], help: ArgumentHelp("Comma-separated destination ports to trace (at most 8).", valueName: "ports"))
     var ports: PortList?
 
     @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")
@@ -37,7 +37,7 @@ public struct Tcpconnect: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Count connects per source address and destination address/port; print at exit.")
     var count = false
 
-    @Option(name: .customLong("cgroup"), help: "Trace only tasks in this cgroup v2 directory (bcc's --cgroupmap).")
+    @Option(name: .customLong("cgroup"), help: ArgumentHelp("Trace only tasks in this cgroup v2 directory (bcc's --cgroupmap).", valueName: "path"))
     var cgroup: CgroupFilter?
 
     @Option(name: .shortAndLong, help: "Total duration of the trace, in seconds.")

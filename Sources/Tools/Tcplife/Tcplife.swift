@@ -24,10 +24,10 @@ public struct Tcplife: ParsableCommand {
     @Option(name: .shortAndLong, help: "Trace this PID only.")
     var pid: UInt32?
 
-    @Option(name: [.customShort("L"), .customLong("localport")], help: "Comma-separated local ports to trace (at most 8).")
+    @Option(name: [.customShort("L"), .customLong("localport")], help: ArgumentHelp("Comma-separated local ports to trace (at most 8).", valueName: "ports"))
     var localPorts: PortList?
 
-    @Option(name: [.customShort("D"), .customLong("remoteport")], help: "Comma-separated remote ports to trace (at most 8).")
+    @Option(name: [.customShort("D"), .customLong("remoteport")], help: ArgumentHelp("Comma-separated remote ports to trace (at most 8).", valueName: "ports"))
     var remotePorts: PortList?
 
     @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")
