@@ -14,18 +14,20 @@
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
 
-// The ends as sock:inet_sock_set_state records them (ports already host order).
+// The ends as sock:inet_sock_set_state records them (ports already host order). The address
+// arrays are copied with a helper: the verifier refuses loads through a ctx pointer moved by
+// a relocated (CO-RE) offset.
 static __always_inline void endpoints_from_state(struct tcp_endpoints *ends,
                                                  const struct trace_event_raw_inet_sock_set_state *ctx) {
     ends->family = ctx->family;
     ends->sport = ctx->sport;
     ends->dport = ctx->dport;
     if (ctx->family == TCPTOOLS_AF_INET) {
-        __builtin_memcpy(ends->saddr, ctx->saddr, 4);
-        __builtin_memcpy(ends->daddr, ctx->daddr, 4);
+        bpf_probe_read_kernel(ends->saddr, 4, __builtin_preserve_access_index(&ctx->saddr));
+        bpf_probe_read_kernel(ends->daddr, 4, __builtin_preserve_access_index(&ctx->daddr));
     } else {
-        __builtin_memcpy(ends->saddr, ctx->saddr_v6, 16);
-        __builtin_memcpy(ends->daddr, ctx->daddr_v6, 16);
+        bpf_probe_read_kernel(ends->saddr, 16, __builtin_preserve_access_index(&ctx->saddr_v6));
+        bpf_probe_read_kernel(ends->daddr, 16, __builtin_preserve_access_index(&ctx->daddr_v6));
     }
 }
 

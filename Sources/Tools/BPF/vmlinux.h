@@ -88,24 +88,10 @@ struct trace_event_raw_sys_exit {
     long ret;
 };
 
-// sock:inet_sock_set_state and tcp:tcp_retransmit_skb, as their format files lay them out
-// (stable since Linux 4.16; tcp_retransmit_skb gained `err` at its end in 6.x).
-struct trace_event_raw_inet_sock_set_state {
-    struct trace_entry ent;
-    const void *skaddr;
-    int oldstate;
-    int newstate;
-    uint16_t sport;
-    uint16_t dport;
-    uint16_t family;
-    uint16_t protocol;
-    uint8_t saddr[4];
-    uint8_t daddr[4];
-    uint8_t saddr_v6[16];
-    uint8_t daddr_v6[16];
-};
-
-struct trace_event_raw_tcp_event_sk_skb {
+// tcp:tcp_retransmit_skb as its format file lays it out on this kernel (6.18 appends `err`).
+// Fixed offsets, not CO-RE: the record's BTF type was the shared tcp_event_sk_skb class
+// before it became tcp_retransmit_skb's own, so no one name matches every kernel.
+struct tcp_retransmit_skb_record {
     struct trace_entry ent;
     const void *skbaddr;
     const void *skaddr;
@@ -118,6 +104,7 @@ struct trace_event_raw_tcp_event_sk_skb {
     uint8_t saddr_v6[16];
     uint8_t daddr_v6[16];
 };
+
 
 
 // Files, from a task's descriptor table to the file system a file lives on (fsslower).
@@ -234,6 +221,23 @@ struct trace_event_raw_block_rq_completion {
     unsigned int nr_sector;
     int error;
     char rwbs[8];
+};
+
+// sock:inet_sock_set_state's record (Linux 4.16+), read through CO-RE so each field's offset
+// is the running kernel's.
+struct trace_event_raw_inet_sock_set_state {
+    struct trace_entry ent;
+    const void *skaddr;
+    int oldstate;
+    int newstate;
+    uint16_t sport;
+    uint16_t dport;
+    uint16_t family;
+    uint16_t protocol;
+    uint8_t saddr[4];
+    uint8_t daddr[4];
+    uint8_t saddr_v6[16];
+    uint8_t daddr_v6[16];
 };
 
 struct trace_event_raw_mm_filemap_op_page_cache {

@@ -19,7 +19,7 @@ struct {
 } flows SEC(".maps");
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
-int tcpretrans_skb(struct trace_event_raw_tcp_event_sk_skb *ctx) {
+int tcpretrans_skb(struct tcp_retransmit_skb_record *ctx) {
     uint16_t family = ctx->family;
     if (family != TCPTOOLS_AF_INET && family != TCPTOOLS_AF_INET6)
         return 0;
