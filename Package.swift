@@ -23,6 +23,11 @@ let toolPrograms = [
     "Exporter/exporter_tcp.bpf.c",
     "Exporter/exporter_offcpu.bpf.c",
     "Memleak/memleak.bpf.c",
+    "Tcpconnect/tcpconnect.bpf.c",
+    "Tcpaccept/tcpaccept.bpf.c",
+    "Tcplife/tcplife.bpf.c",
+    "Tcpretrans/tcpretrans.bpf.c",
+    "Gethostlatency/gethostlatency.bpf.c",
 ]
 
 let package = Package(

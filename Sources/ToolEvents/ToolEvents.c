@@ -8,3 +8,5 @@
 #include "cachestat.h"
 #include "exporter.h"
 #include "unwind.h"
+#include "tcptools.h"
+#include "gethostlatency.h"

@@ -99,6 +99,24 @@ struct trace_event_raw_sys_exit {
     long ret;
 };
 
+// tcp:tcp_retransmit_skb as its format file lays it out on this kernel (6.18 appends `err`).
+// Fixed offsets, not CO-RE: the record's BTF type was the shared tcp_event_sk_skb class
+// before it became tcp_retransmit_skb's own, so no one name matches every kernel.
+struct tcp_retransmit_skb_record {
+    struct trace_entry ent;
+    const void *skbaddr;
+    const void *skaddr;
+    int state;
+    uint16_t sport;
+    uint16_t dport;
+    uint16_t family;
+    uint8_t saddr[4];
+    uint8_t daddr[4];
+    uint8_t saddr_v6[16];
+    uint8_t daddr_v6[16];
+};
+
+
 
 // Files, from a task's descriptor table to the file system a file lives on (fsslower).
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
@@ -134,6 +152,7 @@ struct file {
     struct path f_path;
     struct inode *f_inode;
     long long f_pos;
+    void *private_data;  // a socket's struct socket
 };
 
 struct fdtable {
@@ -215,6 +234,23 @@ struct trace_event_raw_block_rq_completion {
     char rwbs[8];
 };
 
+// sock:inet_sock_set_state's record (Linux 4.16+), read through CO-RE so each field's offset
+// is the running kernel's.
+struct trace_event_raw_inet_sock_set_state {
+    struct trace_entry ent;
+    const void *skaddr;
+    int oldstate;
+    int newstate;
+    uint16_t sport;
+    uint16_t dport;
+    uint16_t family;
+    uint16_t protocol;
+    uint8_t saddr[4];
+    uint8_t daddr[4];
+    uint8_t saddr_v6[16];
+    uint8_t daddr_v6[16];
+};
+
 struct trace_event_raw_mm_filemap_op_page_cache {
     struct trace_entry ent;
     unsigned long i_ino;
@@ -236,6 +272,43 @@ struct trace_event_raw_mm_filemap_fault {
     unsigned long i_ino;
     uint32_t s_dev;
     unsigned long index;
+};
+
+// Sockets (the TCP tools). The address and port fields sit in anonymous unions in the kernel's
+// sock_common; CO-RE finds them by name through those.
+struct in6_addr {
+    unsigned char u6_addr8[16];
+};
+
+struct sock_common {
+    uint32_t skc_daddr;       // __be32
+    uint32_t skc_rcv_saddr;   // __be32
+    uint16_t skc_dport;       // __be16
+    uint16_t skc_num;         // local port, host order
+    unsigned short skc_family;
+    struct in6_addr skc_v6_daddr;
+    struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+    struct sock_common __sk_common;
+    uint16_t sk_protocol;
+    uint16_t sk_type;
+};
+
+struct socket {
+    struct sock *sk;
+};
+
+// Byte counters of a TCP connection (what `ss -i` shows as bytes_acked/bytes_received).
+struct tcp_sock {
+    uint64_t bytes_received;
+    uint64_t bytes_acked;
+};
+
+// A packet: the TCP control block (struct tcp_skb_cb, sequence number first) lives in cb.
+struct sk_buff {
+    char cb[48];
 };
 
 #pragma clang attribute pop
