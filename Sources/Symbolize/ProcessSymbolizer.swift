@@ -105,9 +105,8 @@ public final class ProcessSymbolizer {
 
     /// The mapping `address` falls in and its file's GNU build ID (nil for anonymous memory
     /// or a file that could not be read): what a pprof profile records beside an address.
-    public func mapping(containing address: UInt64) -> (mapping: ProcessMapping, buildID: [UInt8]?)? {
-        if mapsReadAt == nil { readMaps() }
-        guard let mapping = find(address) else { return nil }
+    public func mappingAndBuildID(containing address: UInt64) -> (mapping: ProcessMapping, buildID: [UInt8]?)? {
+        guard let mapping = mapping(containing: address) else { return nil }
         guard mapping.isFile || mapping.path == "[vdso]" else { return (mapping, nil) }
         return (mapping, module(for: mapping).table?.buildID)
     }

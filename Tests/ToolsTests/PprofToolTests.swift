@@ -6,29 +6,21 @@ private func goBinary() -> String? {
     for path in ["/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"] where FileManager.default.isExecutableFile(atPath: path) {
         return path
     }
-    _ = try? shell("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null 2>&1")
+    _ = try? sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null 2>&1")
     return FileManager.default.isExecutableFile(atPath: "/usr/bin/go") ? "/usr/bin/go" : nil
 }
 
-/// Runs a shell command; its standard output, and its exit status.
-@discardableResult
-private func shell(_ command: String) throws -> (output: String, status: Int32) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+/// Runs a shell command; its standard output (standard error too where the command
+/// redirects it), and its exit status.
+private func sh(_ command: String) throws -> (output: String, status: Int32) {
+    let (status, output) = try shell("/bin/sh", ["-c", command])
+    return (output, status)
 }
 
 /// The rows of `go tool pprof -top`, below its `flat flat% …` header, top first.
 private func pprofTop(_ go: String, _ path: String, sampleIndex: String? = nil) throws -> [String] {
     let index = sampleIndex.map { "-sample_index=\($0) " } ?? ""
-    let (text, status) = try shell("HOME=/tmp GOCACHE=/tmp/bpfkit-gocache \(go) tool pprof -top \(index)\(path) 2>&1")
+    let (text, status) = try sh("HOME=/tmp GOCACHE=/tmp/bpfkit-gocache \(go) tool pprof -top \(index)\(path) 2>&1")
     #expect(status == 0, "go tool pprof: \(text)")
     let lines = text.split(separator: "\n").map(String.init)
     guard let header = lines.firstIndex(where: { $0.contains("flat%") && $0.contains("cum%") }) else {
@@ -64,7 +56,7 @@ extension OffCPUTests {
                     return 0;
                 }
                 """.write(toFile: directory + "/hot.c", atomically: true, encoding: .utf8)
-            #expect(try shell("cc -O0 -fno-omit-frame-pointer -o \(directory)/hot \(directory)/hot.c").status == 0)
+            #expect(try sh("cc -O0 -fno-omit-frame-pointer -o \(directory)/hot \(directory)/hot.c").status == 0)
             let burner = Process()
             burner.executableURL = URL(fileURLWithPath: directory + "/hot")
             burner.arguments = ["5"]
@@ -80,7 +72,7 @@ extension OffCPUTests {
             let top = try #require(rows.first)
             #expect(top.hasSuffix(" pprof_hot_spin"), "top row: \(top); all: \(rows.prefix(5))")
             // The CPU figure is the sample count times the period (1 s / 199).
-            let (raw, _) = try shell("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
+            let (raw, _) = try sh("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
             #expect(raw.contains("samples/count cpu/nanoseconds"), "\(raw.prefix(300))")
             #expect(raw.contains("Period: 5025125"), "\(raw.prefix(400))")
             #expect(raw.contains("/hot"), "the program's mapping is named")
@@ -101,7 +93,7 @@ extension OffCPUTests {
             defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
             let run = try ToolRun(["offcputime", "-p", String(sleeper.processIdentifier), "--pprof", file, "2"])
             #expect(run.waitForExit(timeout: 30) == 0, "stderr: \(run.stderr)")
-            let (raw, status) = try shell("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
+            let (raw, status) = try sh("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
             #expect(status == 0, "\(raw)")
             #expect(raw.contains("off-cpu/nanoseconds"))
             let rows = try pprofTop(go, file)
@@ -125,7 +117,7 @@ extension OffCPUTests {
                 defer { try? FileManager.default.removeItem(atPath: file) }
                 let run = try ToolRun([tool, "-p", String(sleeper.processIdentifier), "--pprof", file, "2"])
                 #expect(run.waitForExit(timeout: 30) == 0, "stderr: \(run.stderr)")
-                let (raw, status) = try shell("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
+                let (raw, status) = try sh("HOME=/tmp \(go) tool pprof -raw \(file) 2>&1")
                 #expect(status == 0, "\(raw)")
                 #expect(raw.contains("off-cpu/nanoseconds"))
                 #expect(raw.contains("comm:[sh]"), "the blocked shell labels its samples: \(raw.prefix(600))")

@@ -53,16 +53,6 @@ struct task_struct___pre_5_14 {
     long state;
 };
 
-// Sockets (the exporter's TCP counters): the state lives in the common part.
-struct sock_common {
-    unsigned char skc_state;
-};
-
-struct sock {
-    struct sock_common __sk_common;
-    u16 sk_protocol;  // a u16 since Linux 5.6 (a bit field before)
-};
-
 #pragma clang attribute pop
 
 #define PF_KTHREAD 0x00200000
@@ -286,6 +276,7 @@ struct sock_common {
     uint16_t skc_dport;       // __be16
     uint16_t skc_num;         // local port, host order
     unsigned short skc_family;
+    unsigned char skc_state;  // the exporter's TCP counters
     struct in6_addr skc_v6_daddr;
     struct in6_addr skc_v6_rcv_saddr;
 };

@@ -54,7 +54,7 @@ struct PprofStacks {
                 let process = symbolizer.process(level.pid)
                 result += level.userStack.map { address in
                     let frame = process.symbolize(address)
-                    let mapping = process.mapping(containing: address).map { found in
+                    let mapping = process.mappingAndBuildID(containing: address).map { found in
                         PprofProfile.Mapping(
                             start: found.mapping.start, limit: found.mapping.end, offset: found.mapping.offset,
                             file: found.mapping.path, buildID: found.buildID.map { ELFFile.hex($0) } ?? "")
