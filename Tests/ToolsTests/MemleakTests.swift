@@ -125,6 +125,23 @@ struct MemleakTests {
         #expect(loadedProgramIDs(namedWithPrefix: "malloc_").isEmpty, "programs left loaded")
     }
 
+    @Test("--pprof: a heap profile go tool pprof reads, with the leaking functions and without the freed ones")
+    func pprofHeapProfile() throws {
+        guard let go = goBinary() else {
+            Issue.record("go tool pprof is not installed and apt-get could not install golang-go")
+            return
+        }
+        let file = "/tmp/bpfkit-memleak-\(getpid()).pb.gz"
+        defer { unlink(file) }
+        _ = try traceLeaker(["--pprof", file], attachByPID: false)
+        let rows = try pprofTop(go, file, sampleIndex: "inuse_space")
+        #expect(rows.contains { $0.hasSuffix(" leak_here") }, "\(rows)")
+        #expect(rows.contains { $0.hasSuffix(" big_leak") }, "\(rows)")
+        #expect(!rows.contains { $0.hasSuffix(" churn") }, "\(rows)")
+        let objects = try pprofTop(go, file, sampleIndex: "inuse_objects")
+        #expect(objects.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("10 ") && $0.hasSuffix(" leak_here") }, "\(objects)")
+    }
+
     @Test("-z MIN and -Z MAX keep only allocations of that size; --combined-only sums in the kernel")
     func sizeFilters() throws {
         let large = lastReport(try traceLeaker(["-z", "5000"], attachByPID: false))

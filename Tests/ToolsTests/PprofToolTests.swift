@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `go tool pprof` (Debian's golang-go), installed when missing; nil when it cannot be.
-private func goBinary() -> String? {
+func goBinary() -> String? {
     for path in ["/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"] where FileManager.default.isExecutableFile(atPath: path) {
         return path
     }
@@ -18,7 +18,7 @@ private func sh(_ command: String) throws -> (output: String, status: Int32) {
 }
 
 /// The rows of `go tool pprof -top`, below its `flat flat% …` header, top first.
-private func pprofTop(_ go: String, _ path: String, sampleIndex: String? = nil) throws -> [String] {
+func pprofTop(_ go: String, _ path: String, sampleIndex: String? = nil) throws -> [String] {
     let index = sampleIndex.map { "-sample_index=\($0) " } ?? ""
     let (text, status) = try sh("HOME=/tmp GOCACHE=/tmp/bpfkit-gocache \(go) tool pprof -top \(index)\(path) 2>&1")
     #expect(status == 0, "go tool pprof: \(text)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BPFKit
+import Pprof
 import CBPF
 import Report
 import ToolEvents
@@ -64,6 +65,9 @@ public struct Memleak: ParsableCommand {
     @Flag(help: "Print one JSON object per stack (and per allocation or call) instead of text.")
     var json = false
 
+    @Option(name: .customLong("pprof"), help: "Also write the last report's outstanding allocations as a gzip-compressed pprof profile (inuse_space/bytes, inuse_objects/count) to this file.")
+    var pprof: String?
+
     @OptionGroup var intervals: IntervalOptions
 
     public init() {}
@@ -85,6 +89,8 @@ public struct Memleak: ParsableCommand {
     private func traceAllocations() throws {
         // The target: a process given, a command started held, or the kernel.
         if let pid { try requireProcess(pid) }
+        try PprofStacks.checkWritable(pprof)
+        let started = PprofProfile.now()
         let held = try command.map(HeldCommand.init)
         let target = pid ?? held?.pid
         let mode: OutstandingAllocations.Mode = target.map { .user(pid: $0) } ?? .kernel
@@ -143,11 +149,12 @@ public struct Memleak: ParsableCommand {
         let ticksPerReport = max(1, Int((interval * 10).rounded(.up)))
         var tick = 0
         var maps: String?
+        var latest = OutstandingAllocations()
         func report() throws {
-            let outstanding = combinedOnly
+            latest = combinedOnly
                 ? try OutstandingAllocations.readCombined(from: object, mode: mode)
                 : try OutstandingAllocations.read(from: object, mode: mode, minimumAgeNanoseconds: older * 1_000_000)
-            printer.print(outstanding, top: top)
+            printer.print(latest, top: top)
         }
         try loop.every(interval / Double(ticksPerReport), count: intervals.count.map { $0 * ticksPerReport }) {
             if let target, let now = readSmallFile("/proc/\(target)/maps", limit: 16 << 20), now != maps {
@@ -159,6 +166,7 @@ public struct Memleak: ParsableCommand {
         }
         let stop = try loop.run()
         if stop != .intervalsDone { try report() }
+        if let pprof { try writePprof(latest, to: pprof, symbolizer: symbolizer, user: target != nil, started: started) }
         held?.reap()
         withExtendedLifetime(targetExit) {}
         let lost = ((try? object.global("stack_collisions", as: UInt64.self)) ?? 0, (try? object.global("stack_failures", as: UInt64.self)) ?? 0)
@@ -168,6 +176,19 @@ public struct Memleak: ParsableCommand {
         }
         reportLostEvents(object)
         object.close()
+    }
+
+    /// The outstanding allocations as a heap profile, as pprof's own heap profiles name them.
+    private func writePprof(_ outstanding: OutstandingAllocations, to path: String, symbolizer: StackSymbolizer,
+                            user: Bool, started: Int64) throws {
+        var profile = PprofProfile(sampleTypes: [.init("inuse_space", "bytes"), .init("inuse_objects", "count")], timeNanos: started)
+        profile.durationNanos = PprofProfile.now() - started
+        profile.defaultSampleType = "inuse_space"
+        var output = PprofStacks(symbolizer: symbolizer, userStacks: user, kernelStacks: !user, profile: profile)
+        for stack in outstanding.stacks {
+            output.add(stack.level, values: [Int64(clamping: stack.bytes), Int64(clamping: stack.allocations)])
+        }
+        try output.write(to: path)
     }
 
     /// Attaches the entry and return probes of every allocator function the library has
