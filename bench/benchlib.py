@@ -410,7 +410,8 @@ class Usage:
 
 
 class Tracer:
-    """A tool started with its stdout on a pty (or pipe, or /dev/null) and stderr on a pipe,
+    """A tool started with its stdout on a pty, a pipe we read, /dev/null ("null") or a descriptor
+    of the caller's (an int), and stderr on a pipe we read,
     through the launcher above, kept running until stop(). `start()` waits until ready(self)
     holds, the tool exits, or the timeout passes, provoking events with provoke() every
     TRIGGER_INTERVAL meanwhile. After stop(): status, rusage (the tool's own), killed."""
@@ -474,6 +475,8 @@ class Tracer:
     def start(self, ready, provoke=None, timeout=10.0, fails=None):
         if self.stdout_mode == "null":
             out_r, out_w = None, os.open("/dev/null", os.O_WRONLY)
+        elif isinstance(self.stdout_mode, int):  # a descriptor of the caller's (kept open)
+            out_r, out_w = None, os.dup(self.stdout_mode)
         else:
             out_r, out_w = open_stdout(self.stdout_mode)
         err_r, err_w = os.pipe()
