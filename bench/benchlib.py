@@ -12,6 +12,7 @@ Not executable on purpose: bench/run-all runs executables only. Scripts import i
   behind), so they cost nothing while an overhead is measured.
 """
 
+import atexit
 import ctypes
 import datetime
 import fcntl
@@ -404,6 +405,28 @@ int main(int argc, char **argv) {
 """
 
 
+_live = set()  # (launcher pid, tool pid) of tracers not yet stopped
+
+
+@atexit.register
+def _kill_live():
+    """A script interrupted mid-run must not leave tracers behind (each has its own group)."""
+    for launcher, pid in list(_live):
+        for target in (pid, launcher):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(launcher, 0)
+        except ChildProcessError:
+            pass
+
+
+# SIGTERM (run-all stopped, a timeout) ends the script through atexit as Ctrl-C does.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 class Usage:
     def __init__(self, maxrss, utime, stime):
         self.ru_maxrss, self.ru_utime, self.ru_stime = maxrss, utime, stime
@@ -455,6 +478,7 @@ class Tracer:
         self.report = os.fdopen(rep_r)
         first = self.report.readline().split()
         self.pid, self.t0 = int(first[0]), int(first[1]) / 1e9
+        _live.add((self.launcher, self.pid))
 
     def poll(self, block=False):
         """True once the tool has ended (status and rusage then set)."""
@@ -470,6 +494,7 @@ class Tracer:
         else:  # the launcher itself failed
             self.status, self.rusage = st, Usage(0, 0.0, 0.0)
         self.report.close()
+        _live.discard((self.launcher, self.pid))
         return True
 
     def start(self, ready, provoke=None, timeout=10.0, fails=None):
