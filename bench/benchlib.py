@@ -34,6 +34,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 SBIN_PATH = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
 STOP_GRACE = 3.0  # seconds between SIGINT and SIGKILL
+LIFE_STOP_GRACE = 15.0  # the same after a tool has traced (it then has stacks to symbolize)
 TRIGGER_INTERVAL = 0.002  # seconds between provoked events while waiting for readiness
 PEER_PACKAGES = ["bpfcc-tools", "libbpf-tools", "bpftrace", "linux-perf"]
 
@@ -341,6 +342,8 @@ def shorten(line, limit=120):
 def reason_from(text):
     """The most telling line of a failed tool's output, for the report."""
     lines = [l.strip() for l in text.splitlines() if l.strip()]
+    # bcc says "Unable to find kernel headers" on stdout, which is not ours when it is /dev/null.
+    lines = [l + " (no kernel headers)" if re.search(r"/lib/modules/.*/build", l) else l for l in lines]
     for pat in (r"unable to find kernel headers", r"failed to|error|permission|not permitted|"
                 r"unable|cannot|can't|no such|not supported"):
         for l in lines:
@@ -599,7 +602,8 @@ def measure_start(argv, ready, provoke=None, timeout=10.0, env=None, stdout="pty
     if state == "ok" and life > 0 and not t.keep_tracing(life, provoke):
         state = "failed"  # died while tracing
     died = t.status is not None
-    code = t.stop()
+    # After tracing, a tool reads, symbolizes and prints: give it time, so its peak is complete.
+    code = t.stop(grace=LIFE_STOP_GRACE if life > 0 else STOP_GRACE)
     res = {"state": state, "ms": t.ms, "rss_at_exit": exited,
            "rss_kb": t.rusage.ru_maxrss if exited else (t.hwm_kb or t.rusage.ru_maxrss),
            "life_rss_kb": t.rusage.ru_maxrss, "killed": t.killed}
