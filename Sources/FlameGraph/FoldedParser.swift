@@ -49,14 +49,16 @@ struct FoldedParser {
     private var inOrder: Bool
 
     /// Takes over `tree`'s storage until ``finish(into:)``; the tree must not be used meanwhile.
-    init(tree: FrameTree, reversed: Bool, intoBaseline: Bool) {
+    /// `cachingRepeats`: keep the cache of recent stacks (pointless when identical stacks
+    /// arrive next to each other, as sorted lines do).
+    init(tree: FrameTree, reversed: Bool, intoBaseline: Bool, cachingRepeats: Bool = true) {
         storage = tree.storage
         inOrder = storage.merging == .everywhere && !reversed && storage.nodeCount == 1
         if inOrder { storage.dropIndex() } else { storage.ensureIndex() }
         self.reversed = reversed
         self.intoBaseline = intoBaseline
         // In input order a repeat merges only with the line just before it: no cache.
-        repeats = RepeatedStacks(enabled: storage.merging == .everywhere)
+        repeats = RepeatedStacks(enabled: cachingRepeats && storage.merging == .everywhere)
     }
 
     /// Stores the grown tree back and frees the parser's buffers.
@@ -106,34 +108,63 @@ struct FoldedParser {
         byte &- 0x30 <= 9 || byte == 0x2E || byte | 0x20 == 0x65 || byte == 0x2B || byte == 0x2D
     }
 
-    /// One line, without its newline.
-    mutating func parse(line: UnsafePointer<UInt8>, length: Int) {
+    /// What one line holds.
+    enum Line {
+        /// Only blanks: skipped, not an error.
+        case blank
+        /// Not `STACK COUNT` (nor `STACK BEFORE AFTER`).
+        case invalid
+        /// The stack is the line's first `length` bytes.
+        case stack(length: Int, count: Double, before: Double?)
+    }
+
+    /// Splits one line (without its newline) into its stack and count(s).
+    @inline(__always)
+    static func split(line: UnsafePointer<UInt8>, length: Int) -> Line {
         var end = length
-        while end > 0, Self.isBlank(line[end - 1]) { end -= 1 }
-        guard end > 0 else { return }  // blank lines are not errors
-        lines += 1
+        while end > 0, isBlank(line[end - 1]) { end -= 1 }
+        guard end > 0 else { return .blank }
 
         // The count: after the last space. Only a number's characters are scanned back over:
         // anything else before a space means the last field is not a count.
         var space = end - 1
-        while space >= 0, Self.isNumeric(line[space]) { space -= 1 }
+        while space >= 0, isNumeric(line[space]) { space -= 1 }
         guard space >= 0, line[space] == 0x20 || line[space] == 0x09,
-              let count = Self.parseCount(line + space + 1, end - space - 1) else { return invalid() }
+              let count = parseCount(line + space + 1, end - space - 1) else { return .invalid }
         var stackEnd = space
-        while stackEnd > 0, Self.isBlank(line[stackEnd - 1]) { stackEnd -= 1 }
+        while stackEnd > 0, isBlank(line[stackEnd - 1]) { stackEnd -= 1 }
 
         // A second count before it makes a differential line: BEFORE AFTER.
         var before: Double?
         var second = stackEnd - 1
-        while second >= 0, Self.isNumeric(line[second]) { second -= 1 }
+        while second >= 0, isNumeric(line[second]) { second -= 1 }
         if second >= 0, line[second] == 0x20 || line[second] == 0x09,
-           let value = Self.parseCount(line + second + 1, stackEnd - second - 1) {
+           let value = parseCount(line + second + 1, stackEnd - second - 1) {
             before = value
             stackEnd = second
-            while stackEnd > 0, Self.isBlank(line[stackEnd - 1]) { stackEnd -= 1 }
+            while stackEnd > 0, isBlank(line[stackEnd - 1]) { stackEnd -= 1 }
         }
-        guard stackEnd > 0 else { return invalid() }
+        guard stackEnd > 0 else { return .invalid }
+        return .stack(length: stackEnd, count: count, before: before)
+    }
 
+    /// One line, without its newline.
+    mutating func parse(line: UnsafePointer<UInt8>, length: Int) {
+        switch Self.split(line: line, length: length) {
+        case .blank:
+            return
+        case .invalid:
+            lines += 1
+            invalid()
+        case let .stack(stackLength, count, before):
+            lines += 1
+            add(stack: line, length: stackLength, count: count, before: before)
+        }
+    }
+
+    /// Adds one stack (`stack[0 ..< length]`, already split from its line) with its count(s).
+    @inline(__always)
+    mutating func add(stack line: UnsafePointer<UInt8>, length stackEnd: Int, count: Double, before: Double?) {
         let leaf: Int
         if let cached = repeats.lookup(line, stackEnd) {
             leaf = Int(cached)

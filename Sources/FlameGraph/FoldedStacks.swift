@@ -13,11 +13,12 @@ import Musl
 /// ```
 ///
 /// Identical stacks merge as they are read (counts add up), so a value holds each distinct
-/// stack once, in a trie that shares common prefixes; a file is read in large blocks and
-/// parsed from its bytes, so a 1 GB folded file costs the memory of its distinct frames, not
-/// of its text. Lines that are not `STACK COUNT` are skipped and counted
-/// (``invalidLineCount``). Frame annotations (`_[k]` kernel, `_[j]` JIT, `_[i]` inlined,
-/// `_[w]` waker) are kept as part of the name; the renderer colours by them.
+/// stack once, in a trie that shares common prefixes; a file is read in chunks and parsed
+/// from its bytes, so a 1 GB folded file costs the memory of its distinct frames and of one
+/// chunk of text per core (see ``SortingReader``), not of its whole text. Lines that are
+/// not `STACK COUNT` are skipped and counted (``invalidLineCount``). Frame annotations
+/// (`_[k]` kernel, `_[j]` JIT, `_[i]` inlined, `_[w]` waker) are kept as part of the name;
+/// the renderer colours by them.
 ///
 /// A line with two counts, `STACK BEFORE AFTER` (difffolded's output), also fills the
 /// ``hasBaseline`` column: see ``DifferentialProfile``.
@@ -55,6 +56,13 @@ public struct FoldedStacks {
         self.order = order
         isReversed = reversed
         tree = FrameTree(merging: order == .input ? .adjacent : .everywhere)
+    }
+
+    /// A profile around a tree built elsewhere (merged everywhere: alphabetical, not reversed).
+    init(tree: FrameTree) {
+        order = .alphabetical
+        isReversed = false
+        self.tree = tree
     }
 
     /// Parses folded text.
@@ -96,14 +104,19 @@ public struct FoldedStacks {
         try read(fileDescriptor: descriptor, name: path, asBaseline: asBaseline, parts: parts)
     }
 
-    /// Reads folded stacks from an open descriptor until end of file, in 8 MiB blocks. A
-    /// large regular file is read in parts on several cores (one part per 24 MiB, at most
-    /// one per processor), each into its own tree, and the trees are merged.
+    /// Reads folded stacks from an open descriptor until end of file. A merged (alphabetical)
+    /// profile is read in chunks whose stacks are sorted before they are merged (see
+    /// ``SortingReader``), a regular file's chunks on several cores; a flame chart or a
+    /// reversed profile is parsed as it streams, a large regular file in parts on several
+    /// cores (one part per 24 MiB, at most one per processor) whose trees are merged.
     public mutating func read(fileDescriptor descriptor: Int32, name: String = "input", asBaseline: Bool = false) throws(FlameGraphError) {
         try read(fileDescriptor: descriptor, name: name, asBaseline: asBaseline, parts: nil)
     }
 
     mutating func read(fileDescriptor descriptor: Int32, name: String, asBaseline: Bool, parts wanted: Int?) throws(FlameGraphError) {
+        if order == .alphabetical, !isReversed {
+            return try readSorting(descriptor, name: name, asBaseline: asBaseline, chunks: wanted)
+        }
         let (parts, start, size) = FoldedReader.parts(for: descriptor, wanted: wanted)
         if parts > 1, order == .alphabetical {
             try readInParts(descriptor, name: name, start: start, size: size, parts: parts, asBaseline: asBaseline)
@@ -114,6 +127,31 @@ public struct FoldedStacks {
         var parser = makeParser(asBaseline: asBaseline)
         defer { finish(parser) }
         try FoldedReader.readAll(descriptor, name: name, into: &parser)
+    }
+
+    /// Reads through ``SortingReader``: chunks sorted and built apart, then merged.
+    private mutating func readSorting(_ descriptor: Int32, name: String, asBaseline: Bool, chunks: Int?) throws(FlameGraphError) {
+        var info = stat()
+        let regular = fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+        let (read, tally): (FrameTree, SortingReader.Tally)
+        if regular {
+            let start = max(0, Int(lseek(descriptor, 0, SEEK_CUR)))
+            let size = max(Int(info.st_size), start)
+            (read, tally) = try SortingReader.read(descriptor, name: name, start: start, size: size, chunks: chunks, asBaseline: asBaseline)
+            // Leave the descriptor at the end, as reading it through would.
+            _ = lseek(descriptor, off_t(size), SEEK_SET)
+        } else {
+            (read, tally) = try SortingReader.readStream(descriptor, name: name, asBaseline: asBaseline)
+        }
+        makeUnique()
+        if tree.nodeCount == 1, tree.counts[0] == 0, !tree.hasBaseline {
+            tree = read
+        } else {
+            tree.merge(from: read)
+        }
+        if firstInvalidLine == nil, tally.firstInvalid > 0 { firstInvalidLine = lineCount + tally.firstInvalid }
+        lineCount += tally.lines
+        invalidLineCount += tally.invalid
     }
 
     private mutating func readInParts(_ descriptor: Int32, name: String, start: Int, size: Int, parts: Int, asBaseline: Bool) throws(FlameGraphError) {

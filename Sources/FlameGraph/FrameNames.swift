@@ -159,12 +159,17 @@ struct FrameNames {
             index += 8
         }
         if index < length {
-            var word: UInt64 = 0
-            var shift: UInt64 = 0
-            while index < length {
-                word |= UInt64(start[index]) << shift
-                shift += 8
-                index += 1
+            // The last 1-7 bytes in one word, without a loop per byte: from a load that
+            // ends at the last byte (overlapping bytes already mixed) or, in a name shorter
+            // than 8 bytes, from two or three overlapping smaller loads.
+            let word: UInt64
+            if length >= 8 {
+                word = raw.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self) >> UInt64(8 * (8 - (length - index)))
+            } else if length >= 4 {
+                word = UInt64(raw.loadUnaligned(as: UInt32.self))
+                    | UInt64(raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)) << 32
+            } else {
+                word = UInt64(start[0]) | UInt64(start[length / 2]) << 8 | UInt64(start[length - 1]) << 16
             }
             state = (state ^ word) &* 0x9FB2_1C65_1E98_DF25
             state ^= state >> 28

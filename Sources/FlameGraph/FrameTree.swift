@@ -336,9 +336,7 @@ final class FrameTree {
         storage.counts[0] += source.counts[0]
         if source.hasBaseline { storage.baseline[0] += source.baseline[0] }
         guard sourceCount > 1 else { return }
-        if storage.inOrder, source.inOrder, ordered(storage.lastPath, before: source) {
-            return mergeInOrder(from: source)
-        }
+        if canAppendInOrder(other) { return mergeInOrder(from: source) }
         storage.ensureIndex()
 
         let nameMap = RawArray<UInt32>(zeroed: source.names.count)
@@ -407,6 +405,12 @@ final class FrameTree {
         sink = touched
     }
 
+    /// Whether `other`'s stacks all come after this tree's, both built in order, so that
+    /// ``merge(from:)`` only appends (no look-ups, no index).
+    func canAppendInOrder(_ other: FrameTree) -> Bool {
+        storage.inOrder && other.storage.inOrder && ordered(storage.lastPath, before: other.storage)
+    }
+
     /// Whether the stack through `path` (nodes of this tree) comes no later, frame-wise, than
     /// the first stack of the in-order tree `source`.
     private func ordered(_ path: [UInt32], before source: Storage) -> Bool {
@@ -459,7 +463,7 @@ final class FrameTree {
     }
 
     /// Where the memory touches of ``merge(from:)`` go, so they are not optimised away.
-    private(set) var sink: UInt64 = 0
+    var sink: UInt64 = 0
 
     /// Frees the lookup index; it is rebuilt if more stacks are added.
     func compact() { storage.dropIndex() }
@@ -515,7 +519,8 @@ final class FrameTree {
         }
         fill.deallocate()
         let index = ChildIndex(starts: starts, list: list)
-        if sortedByName {
+        // (In a sorted-preorder tree, id order is name order already.)
+        if sortedByName, !isSortedPreorder {
             for node in 0..<nodeCount { sortByName(index.children(of: node)) }
         }
         return index
