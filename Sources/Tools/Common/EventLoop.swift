@@ -64,13 +64,13 @@ public final class EventLoop {
     /// Watches a ring buffer, handing each record to `handler` as it arrives.
     public func watch(_ ring: RingBuffer, _ handler: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         try add(ring.pollDescriptor, token: UInt64(sources.count))
-        sources.append { try ring.consume(handler) }
+        sources.append { () throws -> Void in try Output.gathering { _ = try ring.consume(handler) } }
     }
 
     /// Watches a perf buffer.
     public func watch(_ buffer: PerfBuffer, _ handler: @escaping (Int, UnsafeRawBufferPointer) throws -> Void) throws {
         try add(buffer.pollDescriptor, token: UInt64(sources.count))
-        sources.append { try buffer.consume(handler) }
+        sources.append { () throws -> Void in try Output.gathering { _ = try buffer.consume(handler) } }
     }
 
     /// Runs until a signal, the duration's end, or the last interval.
