@@ -5,7 +5,7 @@ import Testing
 struct GethostlatencyTests {
     @Test("-p: a getaddrinfo(\"localhost\") with its pid, comm, host and latency; programs freed at exit")
     func lookupOfOneProcess() throws {
-        let program = try buildCProgram("lookup", lookupSource)
+        let program = try buildProgram("lookup", lookupSource, compiler: "cc -O1")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: program)
         child.arguments = ["localhost", "500"]
@@ -31,7 +31,7 @@ struct GethostlatencyTests {
 
     @Test("system-wide: bcc's columns, the lookup of a process started after the tool")
     func lookupColumns() throws {
-        let program = try buildCProgram("lookup", lookupSource)
+        let program = try buildProgram("lookup", lookupSource, compiler: "cc -O1")
         let run = try ToolRun(["gethostlatency"])
         defer { run.stop() }
         // Three uprobes and three uretprobes: attached once it holds six links.

@@ -38,20 +38,7 @@ private let leakerSource = """
     """
 
 /// Builds the leaker once per run (frame pointers kept, so user stacks are whole).
-private let leakerBinary: Result<String, Error> = Result {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueMarker("memleak"))
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let file = directory.appendingPathComponent("leaker.c").path
-    let binary = directory.appendingPathComponent("leaker").path
-    try leakerSource.write(toFile: file, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "cc -O0 -fno-omit-frame-pointer -o \(binary) \(file)"]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
-    return binary
-}
+private let leakerBinary: Result<String, Error> = Result { try buildProgram("leaker", leakerSource) }
 
 /// One "N bytes in M allocations from stack" block of the last report.
 private struct ReportedStack {

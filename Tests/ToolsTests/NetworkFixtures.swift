@@ -137,30 +137,6 @@ struct LoopbackSession {
     }
 }
 
-/// Builds a C program from `source` with the system's cc; returns its path.
-func buildCProgram(_ name: String, _ source: String) throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueMarker(name))
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let file = directory.appendingPathComponent("\(name).c").path
-    let binary = directory.appendingPathComponent(name).path
-    try source.write(toFile: file, atomically: true, encoding: .utf8)
-    let status = try runCommand("/bin/sh", ["-c", "cc -O1 -o \(binary) \(file)"])
-    guard status == 0 else { throw LoopbackSession.Failure(description: "cc \(file) failed (exit \(status))") }
-    return binary
-}
-
-/// Runs a command to completion with output discarded; returns its exit status.
-@discardableResult
-func runCommand(_ path: String, _ arguments: [String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
-}
 
 /// How many BPF links process `pid` holds: a tool that prints nothing until it ends is
 /// attached once it holds all of its links.

@@ -1,22 +1,6 @@
 import Foundation
 import Testing
 
-/// Builds a C test program from `source` (frame pointers kept everywhere, so stacks are whole).
-private func buildProgram(_ name: String, _ source: String) throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueMarker(name))
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let file = directory.appendingPathComponent("\(name).c").path
-    let binary = directory.appendingPathComponent(name).path
-    try source.write(toFile: file, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "cc -O0 -fno-omit-frame-pointer -o \(binary) \(file)"]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
-    return binary
-}
-
 /// Waits in `wait_for_tracer` until the file argv[1] exists, then sleeps in `block_here`
 /// for exactly 300 ms, then lingers so its stacks can still be symbolized.
 private let sleeperSource = """

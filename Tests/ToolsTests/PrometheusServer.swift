@@ -92,14 +92,7 @@ final class PrometheusServer {
 /// Runs `command` with sh; returns the exit status.
 @discardableResult
 func shell(_ command: String) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
+    try runCommand("/bin/sh", ["-c", command])
 }
 
 /// Runs a program and returns its standard output (and standard input from `input`).

@@ -85,7 +85,7 @@ struct TCPConnectionToolsTests {
         let group = mount + "/" + uniqueMarker("cg")
         try FileManager.default.createDirectory(atPath: group, withIntermediateDirectories: false)
         defer { rmdir(group) }
-        let peer = try buildCProgram("tcppeer", tcpPeerSource)
+        let peer = try buildProgram("tcppeer", tcpPeerSource, compiler: "cc -O1")
         let port = UInt16.random(in: 20000...40000)
         let run = try ToolRun(["tcpconnect", "--json", "--cgroup", group])
         defer { run.stop() }

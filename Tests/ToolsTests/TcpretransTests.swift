@@ -58,7 +58,7 @@ struct TcpretransTests {
     @Test("retransmits of segments nftables drops, with addresses, ports and state, on IPv4 and IPv6")
     func retransmits() throws {
         #expect(FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft"), "needs nftables (CI installs it)")
-        let peer = try buildCProgram("tcppeer", tcpPeerSource)
+        let peer = try buildProgram("tcppeer", tcpPeerSource, compiler: "cc -O1")
         let port = UInt16.random(in: 20000...40000)
         let namespace = try DroppingNamespace(dropping: port)
         defer { namespace.remove() }
@@ -91,7 +91,7 @@ struct TcpretransTests {
 
     @Test("bcc's columns; -c counts per flow at exit; -l says in one line why loss probes are not traced")
     func countsAndColumns() throws {
-        let peer = try buildCProgram("tcppeer", tcpPeerSource)
+        let peer = try buildProgram("tcppeer", tcpPeerSource, compiler: "cc -O1")
         let port = UInt16.random(in: 20000...40000)
         let namespace = try DroppingNamespace(dropping: port)
         defer { namespace.remove() }

@@ -95,9 +95,8 @@ final class ToolRun: @unchecked Sendable {
     }
 }
 
-/// Runs a program to completion; returns its pid.
-@discardableResult
-func runProgram(_ path: String, _ arguments: [String]) throws -> Int32 {
+/// Runs a program to completion with its output discarded.
+private func runToCompletion(_ path: String, _ arguments: [String]) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -105,7 +104,38 @@ func runProgram(_ path: String, _ arguments: [String]) throws -> Int32 {
     process.standardError = FileHandle.nullDevice
     try process.run()
     process.waitUntilExit()
-    return process.processIdentifier
+    return process
+}
+
+/// Runs a program to completion; returns its pid.
+@discardableResult
+func runProgram(_ path: String, _ arguments: [String]) throws -> Int32 {
+    try runToCompletion(path, arguments).processIdentifier
+}
+
+/// Runs a command to completion with output discarded; returns its exit status.
+@discardableResult
+func runCommand(_ path: String, _ arguments: [String]) throws -> Int32 {
+    try runToCompletion(path, arguments).terminationStatus
+}
+
+/// A build of a test program that failed.
+struct BuildFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Builds a test program from `source` with `compiler` (its flags included; `swiftc …` builds
+/// Swift); returns the binary's path. The default keeps frame pointers everywhere, so the
+/// kernel's stack walk sees whole stacks.
+func buildProgram(_ name: String, _ source: String, compiler: String = "cc -O0 -fno-omit-frame-pointer") throws -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueMarker(name))
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let sourcePath = directory.appendingPathComponent("\(name).\(compiler.hasPrefix("swiftc") ? "swift" : "c")").path
+    let binary = directory.appendingPathComponent(name).path
+    try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+    let status = try runCommand("/bin/sh", ["-c", "\(compiler) -o \(binary) \(sourcePath)"])
+    guard status == 0 else { throw BuildFailure(description: "\(compiler) \(sourcePath) failed (exit \(status))") }
+    return binary
 }
 
 /// A marker unique to this test run, to pick our events out of system-wide traffic.

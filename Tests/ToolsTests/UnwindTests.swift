@@ -4,19 +4,7 @@ import Testing
 /// Programs built without frame pointers (`-fomit-frame-pointer -O2`), each burning CPU in
 /// a known chain: `a → b → c → d`, and a qsort whose comparator is called back from libc.
 private func buildOmitted(_ name: String, _ source: String, compiler: String = "cc -O2 -fomit-frame-pointer") throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueMarker("unwind"))
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let extensionName = compiler.hasPrefix("swiftc") ? "swift" : "c"
-    let sourcePath = directory.appendingPathComponent("\(name).\(extensionName)").path
-    let binary = directory.appendingPathComponent(name).path
-    try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-    let build = Process()
-    build.executableURL = URL(fileURLWithPath: "/bin/sh")
-    build.arguments = ["-c", "\(compiler) -o \(binary) \(sourcePath)"]
-    try build.run()
-    build.waitUntilExit()
-    #expect(build.terminationStatus == 0, "\(compiler) failed")
-    return binary
+    try buildProgram(name, source, compiler: compiler)
 }
 
 private let chainSource = """

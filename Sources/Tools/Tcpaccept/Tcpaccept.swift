@@ -25,11 +25,7 @@ public struct Tcpaccept: ParsableCommand {
     @Option(name: [.customShort("P"), .customLong("port")], help: ArgumentHelp("Comma-separated local ports to trace (at most 8).", valueName: "ports"))
     var ports: PortList?
 
-    @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")
-    var ipv4 = false
-
-    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "Trace IPv6 only.")
-    var ipv6 = false
+    @OptionGroup var addressFamily: AddressFamilyOptions
 
     @Option(name: .shortAndLong, help: "Total duration of the trace, in seconds.")
     var duration: Double?
@@ -40,7 +36,7 @@ public struct Tcpaccept: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other") }
+        try addressFamily.check()
         if pid == 0 { throw ValidationError("--pid must be a process id above 0") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
     }
@@ -54,7 +50,7 @@ public struct Tcpaccept: ParsableCommand {
         let programs: Set<String> = hasAccept ? ["tcpaccept_accept", "tcpaccept_accept4"] : ["tcpaccept_accept4"]
         let object = try BPFObject(base64: BPFObjects.tcpaccept, name: "tcpaccept", programs: programs) { spec in
             try spec.setGlobal("target_pid", to: pid ?? 0)
-            try spec.setGlobal("target_family", to: UInt16(ipv4 ? 2 : ipv6 ? 10 : 0))
+            try spec.setGlobal("target_family", to: addressFamily.family)
             try spec.setPorts(ports, "target_ports", count: "target_port_count")
         }
         try object.attachAll()

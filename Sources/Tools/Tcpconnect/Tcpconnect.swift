@@ -22,11 +22,7 @@ public struct Tcpconnect: ParsableCommand {
     @Option(name: [.customShort("P"), .customLong("port")], help: ArgumentHelp("Comma-separated destination ports to trace (at most 8).", valueName: "ports"))
     var ports: PortList?
 
-    @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")
-    var ipv4 = false
-
-    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "Trace IPv6 only.")
-    var ipv6 = false
+    @OptionGroup var addressFamily: AddressFamilyOptions
 
     @Flag(name: [.customShort("L"), .customLong("lport")], help: "Include the local port column.")
     var lport = false
@@ -48,7 +44,7 @@ public struct Tcpconnect: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other") }
+        try addressFamily.check()
         if pid == 0 { throw ValidationError("--pid must be a process id above 0") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
     }
@@ -63,7 +59,7 @@ public struct Tcpconnect: ParsableCommand {
             try spec.setGlobal("target_pid", to: pid ?? 0)
             try spec.setGlobal("target_uid", to: uid ?? UInt32.max)
             try spec.setGlobal("target_cgroup", to: cgroupID ?? 0)
-            try spec.setGlobal("target_family", to: UInt16(ipv4 ? 2 : ipv6 ? 10 : 0))
+            try spec.setGlobal("target_family", to: addressFamily.family)
             try spec.setPorts(ports, "target_ports", count: "target_port_count")
             try spec.setGlobal("counting", to: count)
         }

@@ -30,11 +30,7 @@ public struct Tcplife: ParsableCommand {
     @Option(name: [.customShort("D"), .customLong("remoteport")], help: ArgumentHelp("Comma-separated remote ports to trace (at most 8).", valueName: "ports"))
     var remotePorts: PortList?
 
-    @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")
-    var ipv4 = false
-
-    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "Trace IPv6 only.")
-    var ipv6 = false
+    @OptionGroup var addressFamily: AddressFamilyOptions
 
     @Flag(help: "Print one JSON object per session (JSON Lines) instead of columns.")
     var json = false
@@ -42,7 +38,7 @@ public struct Tcplife: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other") }
+        try addressFamily.check()
         if pid == 0 { throw ValidationError("--pid must be a process id above 0") }
     }
 
@@ -53,7 +49,7 @@ public struct Tcplife: ParsableCommand {
     private func trace() throws {
         let object = try BPFObject(base64: BPFObjects.tcplife, name: "tcplife") { spec in
             try spec.setGlobal("target_pid", to: pid ?? 0)
-            try spec.setGlobal("target_family", to: UInt16(ipv4 ? 2 : ipv6 ? 10 : 0))
+            try spec.setGlobal("target_family", to: addressFamily.family)
             try spec.setPorts(localPorts, "local_ports", count: "local_port_count")
             try spec.setPorts(remotePorts, "remote_ports", count: "remote_port_count")
         }

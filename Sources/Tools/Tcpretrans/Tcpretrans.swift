@@ -18,11 +18,7 @@ public struct Tcpretrans: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Count retransmits per flow; print at exit.")
     var count = false
 
-    @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Trace IPv4 only.")
-    var ipv4 = false
-
-    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "Trace IPv6 only.")
-    var ipv6 = false
+    @OptionGroup var addressFamily: AddressFamilyOptions
 
     @Option(name: .shortAndLong, help: "Total duration of the trace, in seconds.")
     var duration: Double?
@@ -33,7 +29,7 @@ public struct Tcpretrans: ParsableCommand {
     public init() {}
 
     public func validate() throws {
-        if ipv4 && ipv6 { throw ValidationError("-4 and -6 exclude each other") }
+        try addressFamily.check()
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
     }
 
@@ -52,7 +48,7 @@ public struct Tcpretrans: ParsableCommand {
                 "bpfkit tcpretrans: -l: tail loss probes need a kprobe or fentry on tcp_send_loss_probe, which this kernel lacks (\(reason)); tracing retransmits only")
         }
         let object = try BPFObject(base64: BPFObjects.tcpretrans, name: "tcpretrans") { spec in
-            try spec.setGlobal("target_family", to: UInt16(ipv4 ? 2 : ipv6 ? 10 : 0))
+            try spec.setGlobal("target_family", to: addressFamily.family)
             try spec.setGlobal("counting", to: count)
         }
         try object.attachAll()
