@@ -10,6 +10,7 @@ struct BPFKitCommand: ParsableCommand {
         subcommands: allTools)
 }
 
+DescriptorAudit.startIfRequested()
 let invokedAs = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "bpfkit"
 if let tool = allTools.first(where: { $0.configuration.commandName == invokedAs }) {
     tool.main(Array(CommandLine.arguments.dropFirst()))
