@@ -69,6 +69,7 @@ public struct Cachestat: ParsableCommand {
     }
 
     private func trace() throws {
+        if let pid { try requireProcess(pid) }
         // Load and attach. Additions and dirtied pages come from trace events everywhere;
         // lookups from folio_mark_accessed through fentry, or the read paths' trace events.
         let accessFunction = ["folio_mark_accessed", "mark_page_accessed"].first { KernelHooks.whyNoFentry([$0]) == nil }
@@ -89,6 +90,8 @@ public struct Cachestat: ParsableCommand {
             }
         }
         if object == nil {
+            // Without root tracefs is unreadable and every event looks missing: say why instead.
+            try KernelHooks.requireReadableEvents()
             for event in ["mm_filemap_get_pages", "mm_filemap_fault"] where !KernelHooks.hasEvent("filemap", event) {
                 throw ValidationError("this kernel allows no fentry and has no trace event filemap:\(event): "
                     + "page-cache lookups cannot be counted")

@@ -160,6 +160,7 @@ struct SlowerTracer {
     }
 
     private func trace() throws {
+        if let pid = options.pid { try requireProcess(pid) }
         // Which file system, and whether this kernel has it.
         let functions = FileSystemFunctions.named(fileSystem)
         let typeNames = functions?.typeNames ?? [fileSystem]
@@ -167,6 +168,13 @@ struct SlowerTracer {
         let known = Self.kernelFileSystems()
         guard typeNames.contains(where: known.contains) else {
             throw ValidationError("\(fileSystem): no such file system on this kernel (not in /proc/filesystems; module not loaded?)")
+        }
+        // Known but mounted nowhere: nothing to trace, say so rather than wait silently.
+        let mounted = Set((readSmallFile("/proc/self/mounts", limit: 4 << 20) ?? "").split(separator: "\n").compactMap {
+            $0.split(separator: " ").dropFirst(2).first.map(String.init)
+        })
+        guard typeNames.contains(where: mounted.contains) else {
+            throw ValidationError("\(fileSystem): no \(fileSystem) file system is mounted")
         }
         let minimum = options.minimum ?? 10
 

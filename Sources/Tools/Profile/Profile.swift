@@ -77,7 +77,7 @@ public struct Profile: ParsableCommand {
 
     private func trace() throws {
         // Load and attach.
-        if let pid { try requireProcess(pid) }
+        for id in [pid, tid].compactMap({ $0 }) { try requireProcess(id) }
         let object = try BPFObject(base64: BPFObjects.profile, name: "profile") { spec in
             try spec.setGlobal("target_pid", to: pid ?? 0)
             try spec.setGlobal("target_tid", to: tid ?? 0)
