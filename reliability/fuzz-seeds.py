@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 
 out, objects = sys.argv[1], sys.argv[2:]
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,9 +89,12 @@ for folded in glob.glob(os.path.join(root, "Tests/FlameGraphTests/Golden/*.folde
     write("FuzzFolded", os.path.basename(folded), open(folded, "rb").read()[:65536])
 
 if shutil.which("node"):
+    # In a scratch directory: node leaves isolate-*-v8.log files in its working directory.
+    scratch = tempfile.mkdtemp(prefix="bpfkit-seeds-")
     process = subprocess.run(["node", "--perf-basic-prof", "-e",
                               "function f(n){return n<2?n:f(n-1)+f(n-2)}; f(25); console.log(process.pid)"],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, cwd=scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
     perf_map = f"/tmp/perf-{process.stdout.strip()}.map"
     if os.path.exists(perf_map):
         write("FuzzPerfMap", "node.map", open(perf_map, "rb").read()[:65536])
