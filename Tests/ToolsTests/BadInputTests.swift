@@ -102,6 +102,9 @@ let trapMarkers = ["Fatal error", "Stack dump", "Illegal instruction", "Segmenta
 /// line on stderr containing `says`, no trap.
 func expectOneClearLine(_ run: ToolRun, _ row: BadInput, comment: String = "") {
     let status = run.waitForExit(timeout: 30)
+    // The pipe readers can lag the exit on a loaded machine: wait for the line to arrive.
+    let deadline = Date().addingTimeInterval(5)
+    while !run.stderr.hasSuffix("\n") && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     let context = "\(row.testDescription)\(comment): status \(status), stderr: \(run.stderr)"
     #expect(run.process.terminationReason == .exit, "ended by a signal: \(context)")
     #expect(status == row.status, "\(context)")
