@@ -143,8 +143,10 @@ struct BadInputTests {
     @Test("no root privileges: every BPF tool, run as nobody")
     func unprivileged() throws {
         // The binary must be reachable by nobody: a world-readable copy.
+        // Copied by cp, not in this process: CachestatTests counts this process's page-cache
+        // traffic while suites run in parallel.
         let copy = "/tmp/" + uniqueMarker("bpfkit")
-        try FileManager.default.copyItem(atPath: ToolRun.binary.path, toPath: copy)
+        try runProgram("/bin/cp", [ToolRun.binary.path, copy])
         defer { try? FileManager.default.removeItem(atPath: copy) }
         chmod(copy, 0o755)
         // xfs, btrfs and nfs are mounted here only while the storage tests run: without one
