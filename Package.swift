@@ -124,3 +124,24 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets (Fuzz/), declared only when BPFKIT_FUZZ is set: `reliability/fuzz` builds
+// them with `-sanitize=fuzzer,address` in its own scratch path (.build-fuzz), so a normal
+// `swift build` or `swift test` never compiles them.
+if Context.environment["BPFKIT_FUZZ"] != nil {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzELF", ["BPFKit", "Symbolize"]),
+        ("FuzzBPFObject", ["BPFKit"]),
+        ("FuzzBTF", ["BPFKit"]),
+        ("FuzzCORE", ["BPFKit"]),
+        ("FuzzFolded", ["FlameGraph"]),
+        ("FuzzPerfMap", ["Symbolize"]),
+        ("FuzzProcMaps", ["Symbolize"]),
+    ]
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"))
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzDriver"] + dependencies, path: "Fuzz/\(name)",
+            // gold trips over the entry point SwiftPM renames beside libFuzzer's own main.
+            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]))
+    }
+}

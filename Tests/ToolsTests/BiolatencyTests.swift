@@ -53,11 +53,10 @@ extension StorageTools {
         func intervals() throws {
             let loop = try LoopDevice(megabytes: 64)
             defer { loop.close() }
-            let before = loadedProgramIDs(namedWithPrefix: "biolatency_")
             let started = Date()
             let run = try ToolRun(["biolatency", "-m", "-T", "-d", loop.name, "0.5", "3"])
             #expect(try run.wait { $0.stdout.contains("Hit Ctrl-C") })
-            let ours = loadedProgramIDs(namedWithPrefix: "biolatency_").subtracting(before)
+            let ours = run.heldProgramIDs(namedWithPrefix: "biolatency_")
             #expect(ours.count == 2)
             try directIO(loop.device, write: true, size: 16384, count: 5)
             #expect(try run.waitForExit(timeout: 10) == 0)

@@ -79,11 +79,10 @@ struct ExecsnoopTests {
 
     @Test("SIGINT and SIGTERM detach and free every program the tool loaded", arguments: [SIGINT, SIGTERM])
     func cleanExit(signal: Int32) throws {
-        let before = loadedProgramIDs(namedWithPrefix: "execsnoop_")
         let run = try ToolRun(["execsnoop"])
         let marker = uniqueMarker("cleanup")
         try run.wait(poke: { try runProgram("/bin/true", [marker]) }) { $0.stdout.contains(marker) }
-        let ours = loadedProgramIDs(namedWithPrefix: "execsnoop_").subtracting(before)
+        let ours = run.heldProgramIDs(namedWithPrefix: "execsnoop_")
         #expect(ours.count == 2, "expected execsnoop's two programs loaded, saw \(ours)")
         #expect(run.stop(signal) == 0)
         let left = loadedProgramIDs(namedWithPrefix: "execsnoop_").intersection(ours)

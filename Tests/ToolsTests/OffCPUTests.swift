@@ -76,7 +76,7 @@ struct OffCPUTests {
         defer { kill(second.processIdentifier, SIGKILL) }
         let run = try ToolRun(["offcputime", "-p", String(second.processIdentifier), "-f", "2"])
         // Folded output has no banner: wait until the tool has loaded (its programs exist).
-        run.wait(timeout: 60, poke: {}) { _ in !loadedProgramIDs(namedWithPrefix: "offcpu_switch").isEmpty }
+        run.wait(timeout: 60, poke: {}) { $0.heldProgramIDs(namedWithPrefix: "offcpu_switch").isEmpty == false }
         usleep(100_000)
         FileManager.default.createFile(atPath: go, contents: Data())
         #expect(run.waitForExit(timeout: 20) == 0, "stderr: \(run.stderr)")

@@ -59,12 +59,11 @@ struct OpensnoopTests {
 
     @Test("-d ends the trace and frees every program")
     func duration() throws {
-        let before = loadedProgramIDs(namedWithPrefix: "opensnoop_")
         let start = Date()
         let run = try ToolRun(["opensnoop", "-d", "1"])
         let marker = "/tmp/" + uniqueMarker("duration")
         run.wait(poke: { _ = open(marker, O_RDONLY) }) { $0.stdout.contains(marker) }
-        let ours = loadedProgramIDs(namedWithPrefix: "opensnoop_").subtracting(before)
+        let ours = run.heldProgramIDs(namedWithPrefix: "opensnoop_")
         #expect(!ours.isEmpty)
         #expect(run.waitForExit(timeout: 10) == 0)
         #expect(Date().timeIntervalSince(start) < 8)

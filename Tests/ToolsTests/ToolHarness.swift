@@ -83,6 +83,21 @@ final class ToolRun: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// The programs named `prefix…` this tool holds now (from its fdinfo): exactly its own,
+    /// whatever else runs on the machine, where a count of all loaded programs would also
+    /// see other tests' and other sessions' runs of the same tool.
+    func heldProgramIDs(namedWithPrefix prefix: String) -> Set<UInt32> {
+        let directory = "/proc/\(process.processIdentifier)/fdinfo"
+        var ids = Set<UInt32>()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n") where line.hasPrefix("prog_id:") {
+                if let id = UInt32(line.dropFirst("prog_id:".count).trimmingCharacters(in: .whitespaces)) { ids.insert(id) }
+            }
+        }
+        return ids.filter { ProgramInfo.info(id: $0)?.name.hasPrefix(prefix) == true }
+    }
+
     /// Parsed `--json` lines.
     var jsonEvents: [[String: Any]] {
         lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

@@ -60,6 +60,7 @@ public struct Biosnoop: ParsableCommand {
     }
 
     private func trace() throws {
+        if let pid { try requireProcess(pid) }
         // Load and attach: BTF tracepoints where the kernel has them, else trace events.
         let targetDev = try disk.map(BlockDevices.disk(named:)) ?? 0
         let startEvent = KernelHooks.hasEvent("block", "block_io_start") ? "block_io_start" : "block_rq_insert"

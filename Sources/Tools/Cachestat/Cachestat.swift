@@ -69,6 +69,7 @@ public struct Cachestat: ParsableCommand {
     }
 
     private func trace() throws {
+        if let pid { try requireProcess(pid) }
         let probes = try CachestatProbes(pid: pid)
         if verbose { Output.standardError.line("cachestat: " + probes.summary) }
         let loop = try EventLoop()

@@ -31,6 +31,8 @@ struct CachestatProbes {
             }
         }
         if object == nil {
+            // Without root tracefs is unreadable and every event looks missing: say why instead.
+            try KernelHooks.requireReadableEvents()
             for event in ["mm_filemap_get_pages", "mm_filemap_fault"] where !KernelHooks.hasEvent("filemap", event) {
                 throw ValidationError("this kernel allows no fentry and has no trace event filemap:\(event): "
                     + "page-cache lookups cannot be counted")

@@ -38,6 +38,14 @@ enum KernelHooks {
         return nil
     }
 
+    /// Throws EACCES when tracefs's events cannot be read (not root), so that a missing
+    /// event is not blamed on the kernel.
+    static func requireReadableEvents() throws {
+        guard let root = try? Tracefs.root(), access(root + "/events", R_OK | X_OK) == 0 else {
+            throw SystemCallError(call: "read tracefs events", errno: EACCES)
+        }
+    }
+
     /// Whether the kernel has trace event CATEGORY:NAME.
     static func hasEvent(_ category: String, _ name: String) -> Bool {
         Tracefs.hasEvent(category: category, name: name)

@@ -57,6 +57,7 @@ public struct Execsnoop: ParsableCommand {
     }
 
     private func trace() throws {
+        if let ppid { try requireProcess(ppid) }
         // Load and attach.
         let object = try BPFObject(base64: BPFObjects.execsnoop, name: "execsnoop") { spec in
             try spec.setGlobal("include_failed", to: fails)

@@ -21,12 +21,20 @@ struct FileSystemHooks {
     /// Checks the file system exists here, loads and attaches; `configure` sets the globals
     /// particular to the tool (fsdist's histogram mode).
     func load(minimum: Double, configure: (inout ObjectSpec) throws -> Void = { _ in }) throws -> BPFObject {
+        if let pid { try requireProcess(pid) }
         let functions = FileSystemFunctions.named(fileSystem)
         let typeNames = functions?.typeNames ?? [fileSystem]
         guard !fileSystem.isEmpty, fileSystem.utf8.count < 16 else { throw ValidationError("invalid file system type '\(fileSystem)'") }
         let known = SlowerTracer.kernelFileSystems()
         guard typeNames.contains(where: known.contains) else {
             throw ValidationError("\(fileSystem): no such file system on this kernel (not in /proc/filesystems; module not loaded?)")
+        }
+        // Known but mounted nowhere: nothing to trace, say so rather than wait silently.
+        let mounted = Set((readSmallFile("/proc/self/mounts", limit: 4 << 20) ?? "").split(separator: "\n").compactMap {
+            $0.split(separator: " ").dropFirst(2).first.map(String.init)
+        })
+        guard typeNames.contains(where: mounted.contains) else {
+            throw ValidationError("\(fileSystem): no \(fileSystem) file system is mounted")
         }
 
         var whyNoFentry = functions.map { KernelHooks.whyNoFentry([$0.read, $0.write, $0.open, $0.fsync]) }

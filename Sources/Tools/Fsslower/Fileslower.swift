@@ -60,6 +60,7 @@ public struct Fileslower: ParsableCommand {
     }
 
     private func trace() throws {
+        if let pid { try requireProcess(pid) }
         // Load and attach: vfs_read/vfs_write through fentry where allowed, else syscalls.
         var object: BPFObject?
         var whyNoFentry = KernelHooks.whyNoFentry(["vfs_read", "vfs_write"])

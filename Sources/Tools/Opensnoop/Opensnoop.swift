@@ -49,6 +49,7 @@ public struct Opensnoop: ParsableCommand {
     }
 
     private func trace() throws {
+        for id in [pid, tid].compactMap({ $0 }) { try requireProcess(id) }
         // Load and attach. open(2) has no tracepoint on architectures without the syscall.
         let hasOpen = Tracefs.hasEvent(category: "syscalls", name: "sys_enter_open")
         let hasOpenat2 = Tracefs.hasEvent(category: "syscalls", name: "sys_enter_openat2")

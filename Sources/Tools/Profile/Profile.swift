@@ -88,7 +88,7 @@ public struct Profile: ParsableCommand {
 
     private func trace() throws {
         // Load and attach.
-        if let pid { try requireProcess(pid) }
+        for id in [pid, tid].compactMap({ $0 }) { try requireProcess(id) }
         try PprofStacks.checkWritable(pprof)
         let started = PprofProfile.now()
         let programs: Set<String> = cpi ? ["profile_sample", "profile_instructions"] : ["profile_sample"]
