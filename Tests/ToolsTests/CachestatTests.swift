@@ -31,13 +31,16 @@ extension StorageTools {
             let warm = try settle()
             #expect(run.stop() == 0)
 
+            // -p counts the whole test process, and other suites run in it at the same time:
+            // their few page-cache lookups may land in a phase too.
+            let slack = 32
             let lines = run.jsonEvents
             #expect(Self.sum(lines, "dirties", start..<written) >= (hooks == nil ? pages : 1), "\(lines)")
-            #expect(Self.sum(lines, "misses", start..<written) == 0)
-            #expect(Self.sum(lines, "misses", written..<cold) == pages, "\(lines[written..<cold])")
-            #expect(Self.sum(lines, "hits", written..<cold) == 0)
-            #expect(Self.sum(lines, "hits", cold..<warm) == pages, "\(lines[cold..<warm])")
-            #expect(Self.sum(lines, "misses", cold..<warm) == 0)
+            #expect(Self.sum(lines, "misses", start..<written) <= slack)
+            #expect((pages...(pages + slack)).contains(Self.sum(lines, "misses", written..<cold)), "\(lines[written..<cold])")
+            #expect(Self.sum(lines, "hits", written..<cold) <= slack)
+            #expect((pages...(pages + slack)).contains(Self.sum(lines, "hits", cold..<warm)), "\(lines[cold..<warm])")
+            #expect(Self.sum(lines, "misses", cold..<warm) <= slack)
         }
 
         @Test("bcc's columns, -T, and count ends it")
