@@ -49,6 +49,42 @@ func buildUSDTProgram() throws -> String {
     return binary
 }
 
+/// A shared library with one probe, `bpfkit_lib:work(int, const char *)`, and a program using
+/// it: `COUNT SLEEP_MS` as the other program. Returns (program, library).
+func buildUSDTLibrary() throws -> (program: String, library: String) {
+    _ = try buildUSDTProgram()  // installs <sys/sdt.h> when missing
+    let library = """
+        #include <sys/sdt.h>
+        void bpfkit_lib_work(int value, const char *label) {
+            DTRACE_PROBE2(bpfkit_lib, work, value, label);
+        }
+        """
+    let main = """
+        #include <stdlib.h>
+        #include <unistd.h>
+        void bpfkit_lib_work(int value, const char *label);
+        int main(int argc, char **argv) {
+            int count = argc > 1 ? atoi(argv[1]) : 1;
+            int sleep_ms = argc > 2 ? atoi(argv[2]) : 0;
+            char label[16] = "from-the-lib";
+            for (int i = 0; i < count; i++) {
+                bpfkit_lib_work(7000 + i, label);
+                if (sleep_ms) usleep(sleep_ms * 1000);
+            }
+            return 0;
+        }
+        """
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueMarker("usdtlib"))
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    try library.write(to: directory.appendingPathComponent("lib.c"), atomically: true, encoding: .utf8)
+    try main.write(to: directory.appendingPathComponent("main.c"), atomically: true, encoding: .utf8)
+    let path = directory.path
+    let status = try runCommand("/bin/sh", ["-c", "cc -O1 -shared -fPIC -o \(path)/libusdtlib.so \(path)/lib.c && "
+        + "cc -O1 -o \(path)/usdtlibuser \(path)/main.c -L\(path) -lusdtlib -Wl,-rpath,\(path)"])
+    guard status == 0 else { throw AttachError("cc of the USDT library failed (exit \(status))") }
+    return (path + "/usdtlibuser", path + "/libusdtlib.so")
+}
+
 /// The 16-bit semaphore of `bpfkit_test:guarded` in running process `pid`, read through
 /// /proc/PID/mem at the binary's load address plus the semaphore's address.
 private func guardedSemaphore(pid: Int32, binary: String) throws -> UInt16 {
@@ -169,6 +205,57 @@ struct UsdtTests {
         #expect(run.stop() == 0)
         #expect(try guardedSemaphore(pid: pid, binary: program) == 0)
         #expect(loadedProgramIDs(namedWithPrefix: "usdt_probe").intersection(ours).isEmpty)
+    }
+
+    @Test("a probe in a shared library, by path system-wide and by short name with -p")
+    func sharedLibrary() throws {
+        let (program, library) = try buildUSDTLibrary()
+        let run = try ToolRun(["usdt", "--json", "-s", "2", library + ":bpfkit_lib:work"])
+        defer { run.stop() }
+        #expect(try run.wait { bpfLinkCount($0.process.processIdentifier) >= 1 }, "stderr: \(run.stderr)")
+        let pid = Int(try runProgram(program, ["2"]))
+        #expect(try run.wait { $0.jsonEvents.filter { $0["pid"] as? Int == pid }.count >= 2 }, "stdout: \(run.stdout) stderr: \(run.stderr)")
+        let args = run.jsonEvents.filter { $0["pid"] as? Int == pid }.compactMap { $0["args"] as? [Any] }
+        #expect(args.map { $0.first as? Int } == [7000, 7001])
+        #expect(args.allSatisfy { $0.last as? String == "from-the-lib" })
+        #expect(run.stop() == 0)
+
+        let user = Process()
+        user.executableURL = URL(fileURLWithPath: program)
+        user.arguments = ["100000", "10"]
+        try user.run()
+        defer { if user.isRunning { kill(user.processIdentifier, SIGKILL); user.waitUntilExit() } }
+        usleep(100_000)
+        let byName = try ToolRun(["usdt", "-p", String(user.processIdentifier), "usdtlib:work"])
+        defer { byName.stop() }
+        #expect(try byName.wait { $0.lines.count >= 3 }, "stdout: \(byName.stdout) stderr: \(byName.stderr)")
+        #expect(byName.lines.dropFirst().allSatisfy { $0.contains(" \(user.processIdentifier) ") && $0.contains(" bpfkit_lib:work ") })
+    }
+
+    /// Debian's python3.11 is built with --with-dtrace: tplist finds its probes, and gc__start
+    /// (generation) and import__find__load__start (module name), behind semaphores, fire.
+    /// function__entry/return are listed but never fire in CPython 3.11 (python/cpython#98894).
+    @Test("a real runtime: Debian's /usr/bin/python3 probes, its semaphores set by the kernel")
+    func python() throws {
+        let python = "/usr/bin/python3"
+        try #require(FileManager.default.isExecutableFile(atPath: python), "Debian python3 is not installed")
+        let list = try ToolRun(["tplist", "-l", python])
+        #expect(list.waitForExit() == 0)
+        #expect(list.lines.contains("\(python) python:gc__start"))
+        #expect(list.lines.contains("\(python) python:import__find__load__start"))
+        let imports = try ToolRun(["usdt", "--json", "-s", "1", python + ":python:import__find__load__start"])
+        defer { imports.stop() }
+        let collections = try ToolRun(["usdt", "--json", python + ":python:gc__start"])
+        defer { collections.stop() }
+        #expect(try imports.wait { bpfLinkCount($0.process.processIdentifier) >= 1 }, "stderr: \(imports.stderr)")
+        #expect(try collections.wait { bpfLinkCount($0.process.processIdentifier) >= 1 }, "stderr: \(collections.stderr)")
+        let pid = Int(try runProgram(python, ["-c", "import gc, colorsys; gc.collect(1)"]))
+        #expect(try imports.wait { $0.jsonEvents.contains { $0["pid"] as? Int == pid && ($0["args"] as? [Any])?.first as? String == "colorsys" } },
+                "stdout: \(imports.stdout) stderr: \(imports.stderr)")
+        #expect(try collections.wait { $0.jsonEvents.contains { $0["pid"] as? Int == pid && ($0["args"] as? [Any])?.first as? Int == 1 } },
+                "stdout: \(collections.stdout) stderr: \(collections.stderr)")
+        #expect(imports.stop() == 0)
+        #expect(collections.stop() == 0)
     }
 
     @Test("bad input is one line on stderr and a non-zero exit")
