@@ -207,7 +207,7 @@ struct UsdtTests {
         #expect(loadedProgramIDs(namedWithPrefix: "usdt_probe").intersection(ours).isEmpty)
     }
 
-    @Test("a probe in a shared library, by path system-wide and by short name with -p")
+    @Test("a probe in a shared library: by path system-wide, by short name with -p, and in tplist -p")
     func sharedLibrary() throws {
         let (program, library) = try buildUSDTLibrary()
         let run = try ToolRun(["usdt", "--json", "-s", "2", library + ":bpfkit_lib:work"])
@@ -226,6 +226,9 @@ struct UsdtTests {
         try user.run()
         defer { if user.isRunning { kill(user.processIdentifier, SIGKILL); user.waitUntilExit() } }
         usleep(100_000)
+        let listed = try ToolRun(["tplist", "-p", String(user.processIdentifier)])
+        #expect(listed.waitForExit() == 0, "\(listed.stderr)")
+        #expect(listed.lines.contains("/proc/\(user.processIdentifier)/root\(library) bpfkit_lib:work"), "\(listed.stdout)")
         let byName = try ToolRun(["usdt", "-p", String(user.processIdentifier), "usdtlib:work"])
         defer { byName.stop() }
         #expect(try byName.wait { $0.lines.count >= 3 }, "stdout: \(byName.stdout) stderr: \(byName.stderr)")
