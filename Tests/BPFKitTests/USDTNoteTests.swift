@@ -106,6 +106,18 @@ struct USDTNoteTests {
         #expect(guarded.semaphore == semaphoreSection.address)
         #expect(guarded.semaphoreFileOffset == UInt64(semaphoreSection.offset))
         #expect(guarded.arguments.count == 1 && guarded.arguments[0].size == 4)
+        // Reading only the headers and the note section finds the same.
+        #expect(try ELFFile.usdtProbes(inFileAt: path) == probes)
+    }
+
+    @Test("reading only the note section of a large binary (Debian's python3) finds what reading it all does")
+    func partialRead() throws {
+        let path = "/usr/bin/python3"
+        let whole = try ELFFile(bytes: try #require(readFileBytes(path))).usdtProbes()
+        #expect(whole.contains { $0.provider == "python" && $0.name == "gc__start" && $0.semaphore != 0 })
+        #expect(try ELFFile.usdtProbes(inFileAt: path) == whole)
+        #expect(throws: AttachError.self) { try ELFFile.usdtProbes(inFileAt: "/no/such/file") }
+        #expect(throws: ELFError.self) { try ELFFile.usdtProbes(inFileAt: "/proc/self/status") }
     }
 
     @Test("a binary without <sys/sdt.h> probes has none")

@@ -99,15 +99,24 @@ extension BPFProgram {
     /// USDT semaphore the kernel should count this probe in (0: none).
     public func attachUprobe(_ target: UprobeTarget, returnProbe: Bool? = nil, cookie: UInt64 = 0,
                              referenceCounterOffset: UInt64 = 0) throws -> Link {
+        let (path, fileOffset) = try target.resolve()
+        return try attachUprobe(path: path, fileOffset: fileOffset, pid: target.pid, returnProbe: returnProbe,
+                                cookie: cookie, referenceCounterOffset: referenceCounterOffset, description: "\(target)")
+    }
+
+    /// Attaches at a file offset already known (a USDT site from ``ELFFile/usdtProbes()``),
+    /// without reading the binary again: `path` as the kernel should open it.
+    public func attachUprobe(path: String, fileOffset: UInt64, pid: Int32?, returnProbe: Bool? = nil, cookie: UInt64 = 0,
+                             referenceCounterOffset: UInt64 = 0, description: String? = nil) throws -> Link {
         let isReturn = isReturnProbe(returnProbe)
+        let target = description ?? "\(path):0x\(String(fileOffset, radix: 16))"
         guard let pmu = ProbePMU.named("uprobe") else {
             throw AttachError("attach \(name): this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)")
         }
-        let (path, fileOffset) = try target.resolve()
         let event: FileDescriptor
         do {
             event = try pmu.open(target: path, offset: fileOffset, returnProbe: isReturn,
-                                 pid: target.pid ?? -1, cpu: target.pid == nil ? 0 : -1,
+                                 pid: pid ?? -1, cpu: pid == nil ? 0 : -1,
                                  referenceCounterOffset: referenceCounterOffset)
         } catch {
             throw AttachError("attach \(name) to \(isReturn ? "uretprobe" : "uprobe") \(target): \(error)")

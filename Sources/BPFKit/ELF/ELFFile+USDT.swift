@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// User-level statically defined tracing (USDT) probes: the `NT_STAPSDT` notes `<sys/sdt.h>`
 /// leaves in `.note.stapsdt`, one per probe site. Each holds the site's address, the link-time
 /// address of `.stapsdt.base` (to correct for prelinking), the semaphore's address (0: none)
@@ -25,6 +31,36 @@ extension ELFFile {
         /// The argument spec as written in the note.
         public var argumentText: String
         public var arguments: [USDTArgument]
+    }
+
+    /// The USDT probes of the ELF file at `path`, reading only its headers and
+    /// `.note.stapsdt`, not the whole file (libpython or node are tens of megabytes).
+    /// Errors: ``AttachError`` when the file cannot be opened, ``ELFError`` when it is malformed.
+    public static func usdtProbes(inFileAt path: String) throws -> [USDTProbe] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw AttachError("cannot open \(path): \(errnoDescription(errno))") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_size >= 0 else {
+            throw AttachError("cannot stat \(path): \(errnoDescription(errno))")
+        }
+        let elf: ELFFile
+        do {
+            elf = try ELFFile(fileSize: UInt64(status.st_size), loadingSections: { name, type in
+                name == ".note.stapsdt" && type == Section.note
+            }, read: { offset, buffer in
+                var done = 0
+                while done < buffer.count {
+                    let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+                    if count <= 0 { return false }
+                    done += count
+                }
+                return true
+            })
+        } catch {
+            throw ELFError("\(path): \(error.message)")
+        }
+        do { return try elf.usdtProbes() } catch { throw ELFError("\(path): \(error.message)") }
     }
 
     /// NT_STAPSDT.

@@ -54,13 +54,9 @@ public struct Tplist: ParsableCommand {
     private func listProbes(in paths: [String], strict: Bool) throws {
         let out = Output.standardOutput
         for path in paths {
-            guard let bytes = readFileBytes(path) else {
-                if strict { throw AttachError("cannot read \(path)") }
-                continue
-            }
             let probes: [ELFFile.USDTProbe]
-            do { probes = try ELFFile(bytes: bytes).usdtProbes() } catch {
-                if strict { throw AttachError("\(path): \(error)") }
+            do { probes = try ELFFile.usdtProbes(inFileAt: path) } catch {
+                if strict { throw error }
                 continue
             }
             var order: [String] = []

@@ -54,8 +54,7 @@ public struct Usdt: ParsableCommand {
         let binary = Self.absolute(given)
         if let pid, access("/proc/\(pid)", F_OK) != 0 { throw AttachError("process \(pid) does not exist") }
         let path = try UprobeTarget.locate(binary, pid: pid)
-        guard let bytes = readFileBytes(path) else { throw AttachError("cannot read \(path)") }
-        let sites = try ELFFile(bytes: bytes).usdtProbes().filter {
+        let sites = try ELFFile.usdtProbes(inFileAt: path).filter {
             $0.name == name && (provider == nil || $0.provider == provider)
         }
         let wanted = (provider.map { $0 + ":" } ?? "") + name
@@ -73,8 +72,9 @@ public struct Usdt: ParsableCommand {
             // The kernel counts the semaphore (uprobe ref_ctr_offset, Linux 4.20) in every
             // process the probe is installed in, and uncounts it when the probe goes.
             object.keep(try program.attachUprobe(
-                UprobeTarget(binary: binary, offset: site.address, pid: pid),
-                cookie: UInt64(index), referenceCounterOffset: site.semaphoreFileOffset))
+                path: path, fileOffset: site.fileOffset, pid: pid, cookie: UInt64(index),
+                referenceCounterOffset: site.semaphoreFileOffset,
+                description: "\(binary):\(site.provider):\(site.name) at 0x\(String(site.address, radix: 16))"))
         }
         let ring = try RingBuffer(map: object.map("events"))
         let loop = try EventLoop()
