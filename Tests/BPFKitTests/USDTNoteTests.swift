@@ -110,6 +110,20 @@ struct USDTNoteTests {
         #expect(try ELFFile.usdtProbes(inFileAt: path) == probes)
     }
 
+    @Test("a prelinked file: .stapsdt.base moved since link time moves every site by as much")
+    func prelinkAdjustment() throws {
+        let bytes = try #require(readFileBytes(try buildProbeProgram()))
+        let elf = try ELFFile(bytes: bytes)
+        let original = try elf.usdtProbes()[0]
+        let note = try #require(elf.section(named: ".note.stapsdt"))
+        // The first note: 12-byte header, "stapsdt\0", then site, base, semaphore.
+        let baseField = note.offset + 12 + 8 + 8
+        #expect(bytes.getInteger(at: baseField, as: UInt64.self) == original.linkBase)
+        let moved = try ELFFile(bytes: patched(bytes, at: baseField, original.linkBase - 0x10)).usdtProbes()[0]
+        #expect(moved.address == original.address + 0x10)
+        #expect(moved.fileOffset == original.fileOffset + 0x10)
+    }
+
     @Test("reading only the note section of a large binary (Debian's python3) finds what reading it all does")
     func partialRead() throws {
         let path = "/usr/bin/python3"
