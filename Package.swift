@@ -28,6 +28,7 @@ let toolPrograms = [
     "Tcplife/tcplife.bpf.c",
     "Tcpretrans/tcpretrans.bpf.c",
     "Gethostlatency/gethostlatency.bpf.c",
+    "Usdt/usdt.bpf.c",
 ]
 
 let package = Package(

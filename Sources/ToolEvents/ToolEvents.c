@@ -10,3 +10,4 @@
 #include "unwind.h"
 #include "tcptools.h"
 #include "gethostlatency.h"
+#include "usdt.h"

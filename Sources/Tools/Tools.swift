@@ -31,6 +31,8 @@ public let allTools: [any ParsableCommand.Type] = [
     Tcplife.self,
     Tcpretrans.self,
     Gethostlatency.self,
+    Tplist.self,
+    Usdt.self,
     Checklist.self,
     FlameGraphCommand.self,
     Features.self,

@@ -23,12 +23,15 @@ struct ProbePMU {
     }
 
     /// Opens a probe event: `target` is the string config1 points at (binary path or
-    /// function name), `offset` goes in config2.
-    func open(target: String, offset: UInt64, returnProbe: Bool, pid: Int32, cpu: Int32) throws(SystemCallError) -> FileDescriptor {
+    /// function name), `offset` goes in config2. A uprobe's `referenceCounterOffset` (the file
+    /// offset of a USDT semaphore, 0 for none) goes in config bits 32–63: the kernel (4.20+)
+    /// then increments the semaphore in every process while the probe exists.
+    func open(target: String, offset: UInt64, returnProbe: Bool, pid: Int32, cpu: Int32,
+              referenceCounterOffset: UInt64 = 0) throws(SystemCallError) -> FileDescriptor {
         let bytes = Array(target.utf8) + [0]
         var attribute = cbpf_perf_event_attr()
         attribute.type = type
-        attribute.config = returnProbe ? returnBit : 0
+        attribute.config = (returnProbe ? returnBit : 0) | referenceCounterOffset << 32
         attribute.config2 = offset
         attribute.sample_period_or_freq = 1
         attribute.wakeup_events_or_watermark = 1

@@ -56,7 +56,7 @@ public struct UprobeTarget: Sendable, CustomStringConvertible {
 
     /// Finds a binary: a path as given (inside the process's root for a pid), or a short
     /// library name in the process's mappings or the usual library directories.
-    static func locate(_ binary: String, pid: Int32?) throws -> String {
+    public static func locate(_ binary: String, pid: Int32?) throws -> String {
         if binary.contains("/") {
             let path = pid.map { "/proc/\($0)/root" + binary } ?? binary
             guard readFileBytes(path, limit: 4) != nil else { throw AttachError("uprobe: cannot open \(binary)") }
@@ -93,19 +93,34 @@ extension BPFProgram {
     /// ```swift
     /// let link = try program.attachUprobe(UprobeTarget(binary: "c", symbol: "malloc", pid: pid))
     /// ```
-    public func attachUprobe(_ target: UprobeTarget, returnProbe: Bool? = nil) throws -> Link {
+    ///
+    /// `cookie` is what the program's `bpf_get_attach_cookie` returns (one program serving
+    /// many sites tells them apart by it); `referenceCounterOffset` is the file offset of a
+    /// USDT semaphore the kernel should count this probe in (0: none).
+    public func attachUprobe(_ target: UprobeTarget, returnProbe: Bool? = nil, cookie: UInt64 = 0,
+                             referenceCounterOffset: UInt64 = 0) throws -> Link {
+        let (path, fileOffset) = try target.resolve()
+        return try attachUprobe(path: path, fileOffset: fileOffset, pid: target.pid, returnProbe: returnProbe,
+                                cookie: cookie, referenceCounterOffset: referenceCounterOffset, description: "\(target)")
+    }
+
+    /// Attaches at a file offset already known (a USDT site from ``ELFFile/usdtProbes()``),
+    /// without reading the binary again: `path` as the kernel should open it.
+    public func attachUprobe(path: String, fileOffset: UInt64, pid: Int32?, returnProbe: Bool? = nil, cookie: UInt64 = 0,
+                             referenceCounterOffset: UInt64 = 0, description: String? = nil) throws -> Link {
         let isReturn = isReturnProbe(returnProbe)
+        let target = description ?? "\(path):0x\(String(fileOffset, radix: 16))"
         guard let pmu = ProbePMU.named("uprobe") else {
             throw AttachError("attach \(name): this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)")
         }
-        let (path, fileOffset) = try target.resolve()
         let event: FileDescriptor
         do {
             event = try pmu.open(target: path, offset: fileOffset, returnProbe: isReturn,
-                                 pid: target.pid ?? -1, cpu: target.pid == nil ? 0 : -1)
+                                 pid: pid ?? -1, cpu: pid == nil ? 0 : -1,
+                                 referenceCounterOffset: referenceCounterOffset)
         } catch {
             throw AttachError("attach \(name) to \(isReturn ? "uretprobe" : "uprobe") \(target): \(error)")
         }
-        return try attachPerfEvent(event, description: "\(isReturn ? "uretprobe" : "uprobe") \(target)")
+        return try attachPerfEvent(event, description: "\(isReturn ? "uretprobe" : "uprobe") \(target)", cookie: cookie)
     }
 }

@@ -67,6 +67,8 @@ static void *(*bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void 
 static void (*bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
 static void (*bpf_ringbuf_discard)(void *data, u64 flags) = (void *)133;
 static void *(*bpf_get_current_task_btf)(void) = (void *)158;
+// The cookie given when the program was attached (Linux 5.15 for perf-event links).
+static u64 (*bpf_get_attach_cookie)(void *ctx) = (void *)174;
 // Calls `callback(index, context)` up to `count` times (Linux 5.17); the verifier checks the
 // callback once instead of every iteration. The callback returns 1 to stop early.
 static long (*bpf_loop)(u32 count, void *callback, void *context, u64 flags) = (void *)181;
