@@ -6,6 +6,7 @@
 // no sum, so the exporter has this small program of its own.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_sched.h"
 #include "exporter.h"
 
 struct {
@@ -28,13 +29,6 @@ static __always_inline void enqueue(struct task_struct *task) {
         return;
     uint64_t now = bpf_ktime_get_ns();
     bpf_map_update_elem(&queued_at, &tid, &now, BPF_ANY);
-}
-
-static __always_inline unsigned int task_state(struct task_struct *task) {
-    if (bpf_core_field_exists(task->__state))
-        return BPF_CORE_READ(task, __state);
-    struct task_struct___pre_5_14 *old = (void *)task;
-    return BPF_CORE_READ(old, state);
 }
 
 SEC("raw_tp/sched_wakeup")

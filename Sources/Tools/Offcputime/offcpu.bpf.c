@@ -8,6 +8,7 @@
 // kernel; user space reads the sums once.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_sched.h"
 #include "stacks.h"
 #include "bpfkit_stacks.h"
 #include "bpfkit_events.h"
@@ -80,13 +81,6 @@ static __always_inline void clear_level(struct stack_key *level) {
     __builtin_memset(level, 0, sizeof(*level));
     level->user_stack_id = -EFAULT;
     level->kernel_stack_id = -EFAULT;
-}
-
-static __always_inline unsigned int task_state(struct task_struct *task) {
-    if (bpf_core_field_exists(task->__state))
-        return BPF_CORE_READ(task, __state);
-    struct task_struct___pre_5_14 *old = (void *)task;
-    return BPF_CORE_READ(old, state);
 }
 
 static __always_inline bool traced(struct task_struct *task) {

@@ -2,6 +2,7 @@
 // to running, as log2 histograms summed in the kernel.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
+#include "bpfkit_sched.h"
 #include "runqlat.h"
 
 const volatile uint32_t target_pid = 0;
@@ -30,13 +31,6 @@ static __always_inline void enqueue(struct task_struct *task) {
         return;
     uint64_t now = bpf_ktime_get_ns();
     bpf_map_update_elem(&queued_at, &tid, &now, BPF_ANY);
-}
-
-static __always_inline unsigned int task_state(struct task_struct *task) {
-    if (bpf_core_field_exists(task->__state))
-        return BPF_CORE_READ(task, __state);
-    struct task_struct___pre_5_14 *old = (void *)task;
-    return BPF_CORE_READ(old, state);
 }
 
 static __always_inline int on_switch(uint64_t *ctx) {
