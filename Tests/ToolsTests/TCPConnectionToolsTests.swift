@@ -222,8 +222,9 @@ struct TCPConnectionToolsTests {
         for arguments in [["tcpconnect", "-P", "http"], ["tcpconnect", "-4", "-6"], ["tcplife", "-L", "0"],
                           ["tcpaccept", "-P", "1,2,3,4,5,6,7,8,9"], ["tcpretrans", "-d", "-1"]] {
             let run = try ToolRun(arguments)
-            #expect(try run.waitForExit() != 0, "\(arguments)")
-            #expect(run.stderr.contains("Error"), "\(arguments): \(run.stderr)")
+            #expect(try run.waitForExit() == 2, "\(arguments)")
+            #expect(run.stderr.hasPrefix("bpfkit \(arguments[0]): ") && run.stderr.split(separator: "\n").count == 1,
+                    "\(arguments): \(run.stderr)")
             #expect(!run.stderr.contains("Fatal error"))
         }
     }

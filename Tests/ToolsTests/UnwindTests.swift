@@ -244,7 +244,8 @@ struct UnwindTests {
                           ["profile", "--user-stack-bytes", "100000", "1"], ["offcputime", "--unwind", "x", "1"]] {
             let run = try ToolRun(arguments)
             #expect(run.waitForExit(timeout: 20) != 0)
-            #expect(run.stderr.hasPrefix("Error: ") && !run.stderr.contains("Fatal"), "\(arguments): \(run.stderr)")
+            #expect(run.stderr.hasPrefix("bpfkit \(arguments[0]): ") && run.stderr.split(separator: "\n").count == 1
+                    && !run.stderr.contains("Fatal"), "\(arguments): \(run.stderr)")
         }
     }
 }
