@@ -28,6 +28,7 @@ let toolPrograms = [
     "Tcplife/tcplife.bpf.c",
     "Tcpretrans/tcpretrans.bpf.c",
     "Gethostlatency/gethostlatency.bpf.c",
+    "Tsa/tsa.bpf.c",
 ]
 
 let package = Package(

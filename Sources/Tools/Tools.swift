@@ -31,6 +31,7 @@ public let allTools: [any ParsableCommand.Type] = [
     Tcplife.self,
     Tcpretrans.self,
     Gethostlatency.self,
+    Tsa.self,
     Checklist.self,
     FlameGraphCommand.self,
     Features.self,
