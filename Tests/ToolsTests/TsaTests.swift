@@ -1,10 +1,12 @@
 import Foundation
 import Testing
 
-/// Five named threads, each in one state nearly all the time: `tsa-spin` on a CPU (nice
+/// Six named threads, each in one state nearly all the time: `tsa-spin` on a CPU (nice
 /// -20, so the busy machine's other work seldom queues it), `tsa-sleep` in nanosleep,
 /// `tsa-disk` in 64 KiB O_DIRECT reads of the device in argv[1], `tsa-lock` blocked on a mutex
-/// that `tsa-holder` keeps while it sleeps 50 ms at a time. Prints its pid once all are named.
+/// that `tsa-holder` keeps while it sleeps 50 ms at a time, `tsa-parked` on a mutex that is
+/// never released (no scheduler event ever: tsa learns its state from /proc). Prints its pid
+/// once all are named.
 private let threadsSource = """
     #define _GNU_SOURCE
     #include <fcntl.h>
@@ -44,11 +46,14 @@ private let threadsSource = """
         name("tsa-lock");
         for (;;) { pthread_mutex_lock(&mutex); pthread_mutex_unlock(&mutex); nap(2000); }
     }
+    static pthread_mutex_t never = PTHREAD_MUTEX_INITIALIZER;
+    static void *park(void *unused) { name("tsa-parked"); pthread_mutex_lock(&never); return 0; }
     int main(int argc, char **argv) {
         device = argv[1];
-        void *(*bodies[])(void *) = {spin, doze, disk, hold, wait_on_lock};
-        pthread_barrier_init(&named, 0, 6);
-        for (int i = 0; i < 5; i++) { pthread_t thread; pthread_create(&thread, 0, bodies[i], 0); }
+        void *(*bodies[])(void *) = {spin, doze, disk, hold, wait_on_lock, park};
+        pthread_mutex_lock(&never);
+        pthread_barrier_init(&named, 0, 7);
+        for (int i = 0; i < 6; i++) { pthread_t thread; pthread_create(&thread, 0, bodies[i], 0); }
         pthread_barrier_wait(&named);
         printf("%d\\n", getpid());
         fflush(stdout);
@@ -81,7 +86,7 @@ private func rows(_ run: ToolRun) -> [String: [Double]] {
 
 @Suite("tsa, against the real kernel", .serialized)
 struct TsaTests {
-    /// Runs the five-thread program over a 16 MiB loop device filled with data.
+    /// Runs the six-thread program over a 16 MiB loop device filled with data.
     private func withThreads(_ body: (Int32) throws -> Void) throws {
         let loop = try LoopDevice(megabytes: 16)
         defer { loop.close() }
@@ -105,7 +110,9 @@ struct TsaTests {
             #expect(run.waitForExit(timeout: 30) == 0, "\(run.stderr)")
             let table = rows(run)
             // Columns: CPU% RUNQ% SLEEP% DISK% LOCK% OTHER% TOTAL_ms.
-            let expected = [("tsa-spin", 0), ("tsa-sleep", 2), ("tsa-disk", 3), ("tsa-lock", 4), ("tsa-holder", 2)]
+            let expected = [
+                ("tsa-spin", 0), ("tsa-sleep", 2), ("tsa-disk", 3), ("tsa-lock", 4), ("tsa-holder", 2), ("tsa-parked", 4),
+            ]
             for (comm, state) in expected {
                 let row = try #require(table[comm], "no row for \(comm) in:\n\(run.stdout)")
                 #expect(row[state] >= 70, "\(comm): \(row) in:\n\(run.stdout)")
@@ -133,6 +140,19 @@ struct TsaTests {
             let row = try #require(rows(top)["tsa-spin"], "\(top.stdout)")
             #expect(row[0] >= 700, "tsa-spin CPU_ms \(row[0])")
         }
+    }
+
+    @Test("tsa -p PID without an interval reports once when the process exits, and exits 0")
+    func endsWithProcess() throws {
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["1.5"]
+        try sleeper.run()
+        defer { kill(sleeper.processIdentifier, SIGKILL) }
+        let run = try ToolRun(["tsa", "-p", String(sleeper.processIdentifier)])
+        #expect(run.waitForExit(timeout: 15) == 0, "\(run.stderr)")
+        let row = try #require(rows(run)["sleep"], "\(run.stdout)")
+        #expect(row[2] >= 70, "sleep: \(row)")
     }
 
     @Test("tsa -p with a PID that does not exist: one line on stderr, non-zero exit")

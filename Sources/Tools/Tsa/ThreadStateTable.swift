@@ -32,10 +32,12 @@ final class ThreadStateTable {
         reportedAt = try TypedMap(object.map("reported_at"))
     }
 
-    /// Marks the start of the first interval (before attaching).
-    func start() throws {
+    /// Marks the start of the first interval (before attaching), with the threads of
+    /// `pid` in the states /proc shows them in.
+    func start(seeding pid: UInt32?, inFutex: TypedMap<UInt32, UInt8>) throws {
         previousReport = Clock.monotonicNanoseconds()
         try reportedAt.update(0, previousReport)
+        if let pid { ThreadStateSeed.seed(process: pid, threads: threads, inFutex: inFutex, at: previousReport) }
     }
 
     /// The interval's rows, emptying the kernel's sums.

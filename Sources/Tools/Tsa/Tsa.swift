@@ -17,10 +17,10 @@ public struct Tsa: ParsableCommand {
             system call is lock; interruptible (or an idle no-load wait) is sleep; \
             uninterruptible with in_iowait set is disk; anything else is other. \
             sched_wakeup/sched_wakeup_new start run queue waits. With -p, every thread of the \
-            process seen changing state (by TID); without, the top N threads by time on CPU \
-            plus run queue. Percentages are of each thread's time observed in the interval \
-            (TOTAL_ms); -m prints milliseconds per state instead. A thread that never changes \
-            state after tracing starts is not seen.
+            process (by TID; those blocked at the start are seeded from /proc); without, the top \
+            N threads by time on CPU plus run queue, each seen from its first switch. \
+            Percentages are of each thread's time observed in the interval (TOTAL_ms); -m \
+            prints milliseconds per state instead.
             """)
 
     @Option(name: .shortAndLong, help: "Trace the threads of this PID only.")
@@ -62,7 +62,7 @@ public struct Tsa: ParsableCommand {
                 try spec.setGlobal("target_pid", to: pid ?? 0)
             }
             let table = try ThreadStateTable(object)
-            try table.start()
+            try table.start(seeding: pid, inFutex: try TypedMap(object.map("in_futex")))
             try object.attachAll()
 
             let loop = try EventLoop()
