@@ -66,6 +66,7 @@ public struct Tsa: ParsableCommand {
             try object.attachAll()
 
             let loop = try EventLoop()
+            // With -p, the loop also ends (after a last report) when the process exits.
             var targetExit: FileDescriptor?
             if let pid {
                 let fd = cbpf_pidfd_open(Int32(bitPattern: pid))
@@ -89,7 +90,7 @@ public struct Tsa: ParsableCommand {
                 printer.print(rows, intervalNanoseconds: table.lastIntervalNanoseconds)
             }
             object.close()
-            _ = targetExit
+            withExtendedLifetime(targetExit) {}
         }
     }
 }
