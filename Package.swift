@@ -29,6 +29,7 @@ let toolPrograms = [
     "Tcpretrans/tcpretrans.bpf.c",
     "Gethostlatency/gethostlatency.bpf.c",
     "Usdt/usdt.bpf.c",
+    "Tsa/tsa.bpf.c",
 ]
 
 let package = Package(

@@ -33,6 +33,7 @@ public let allTools: [any ParsableCommand.Type] = [
     Gethostlatency.self,
     Tplist.self,
     Usdt.self,
+    Tsa.self,
     Checklist.self,
     FlameGraphCommand.self,
     Features.self,

@@ -45,6 +45,7 @@ struct task_struct {
     struct files_struct *files;
     struct nsproxy *nsproxy;
     struct task_struct *group_leader;
+    unsigned int in_iowait : 1;  // set by io_schedule while waiting for block I/O
 };
 
 // The same struct as kernels before 5.14 lay it out: CO-RE matches it to task_struct by
