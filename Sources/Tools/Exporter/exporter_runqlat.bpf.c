@@ -9,12 +9,9 @@
 #include "bpfkit_sched.h"
 #include "exporter.h"
 
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 10240);
-    __type(key, uint32_t);
-    __type(value, uint64_t);
-} queued_at SEC(".maps");
+// Every thread is timed.
+static __always_inline bool runq_wanted(struct task_struct *task) { return true; }
+#include "bpfkit_runq.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -23,23 +20,15 @@ struct {
     __type(value, struct exporter_histogram);
 } latency SEC(".maps");
 
-static __always_inline void enqueue(struct task_struct *task) {
-    uint32_t tid = BPF_CORE_READ(task, pid);
-    if (!tid)
-        return;
-    uint64_t now = bpf_ktime_get_ns();
-    bpf_map_update_elem(&queued_at, &tid, &now, BPF_ANY);
-}
-
 SEC("raw_tp/sched_wakeup")
 int exporter_runq_wakeup(uint64_t *ctx) {
-    enqueue((struct task_struct *)ctx[0]);
+    runq_enqueue((struct task_struct *)ctx[0]);
     return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int exporter_runq_wakeup_new(uint64_t *ctx) {
-    enqueue((struct task_struct *)ctx[0]);
+    runq_enqueue((struct task_struct *)ctx[0]);
     return 0;
 }
 
@@ -47,14 +36,7 @@ SEC("raw_tp/sched_switch")
 int exporter_runq_switch(uint64_t *ctx) {
     struct task_struct *prev = (struct task_struct *)ctx[1];
     struct task_struct *next = (struct task_struct *)ctx[2];
-    if (task_state(prev) == 0)  // TASK_RUNNING: preempted, back on the queue
-        enqueue(prev);
-    uint32_t tid = BPF_CORE_READ(next, pid);
-    uint64_t *start = bpf_map_lookup_elem(&queued_at, &tid);
-    if (!start)
-        return 0;
-    int64_t delta = (int64_t)(bpf_ktime_get_ns() - *start);
-    bpf_map_delete_elem(&queued_at, &tid);
+    int64_t delta = runq_switch(prev, next);
     if (delta < 0)
         return 0;
     uint32_t zero = 0;

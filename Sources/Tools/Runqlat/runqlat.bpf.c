@@ -9,12 +9,10 @@ const volatile uint32_t target_pid = 0;
 const volatile bool milliseconds = false;
 const volatile uint32_t group_by = 0;  // 0 all, 1 process, 2 thread, 3 PID namespace
 
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 10240);
-    __type(key, uint32_t);
-    __type(value, uint64_t);
-} queued_at SEC(".maps");
+static __always_inline bool runq_wanted(struct task_struct *task) {
+    return !target_pid || BPF_CORE_READ(task, tgid) == target_pid;
+}
+#include "bpfkit_runq.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -23,28 +21,14 @@ struct {
     __type(value, struct runq_histogram);
 } histograms SEC(".maps");
 
-static __always_inline void enqueue(struct task_struct *task) {
-    uint32_t tid = BPF_CORE_READ(task, pid);
-    if (!tid)
-        return;
-    if (target_pid && BPF_CORE_READ(task, tgid) != target_pid)
-        return;
-    uint64_t now = bpf_ktime_get_ns();
-    bpf_map_update_elem(&queued_at, &tid, &now, BPF_ANY);
-}
-
 static __always_inline int on_switch(uint64_t *ctx) {
     struct task_struct *prev = (struct task_struct *)ctx[1];
     struct task_struct *next = (struct task_struct *)ctx[2];
-    if (task_state(prev) == 0)  // TASK_RUNNING: preempted, back on the queue
-        enqueue(prev);
-    uint32_t tid = BPF_CORE_READ(next, pid);
-    uint64_t *start = bpf_map_lookup_elem(&queued_at, &tid);
-    if (!start)
+    int64_t waited = runq_switch(prev, next);
+    if (waited < 0)
         return 0;
-    uint64_t delta = bpf_ktime_get_ns() - *start;
-    bpf_map_delete_elem(&queued_at, &tid);
-    delta /= milliseconds ? 1000000 : 1000;
+    uint64_t delta = (uint64_t)waited / (milliseconds ? 1000000 : 1000);
+    uint32_t tid = BPF_CORE_READ(next, pid);
 
     uint32_t key = 0;
     if (group_by == 1)
@@ -74,7 +58,7 @@ static __always_inline int on_switch(uint64_t *ctx) {
 }
 
 static __always_inline int on_wakeup(uint64_t *ctx) {
-    enqueue((struct task_struct *)ctx[0]);
+    runq_enqueue((struct task_struct *)ctx[0]);
     return 0;
 }
 
