@@ -46,6 +46,8 @@ extension BPFProgram {
             return try attachUprobe(UprobeTarget(binary: path, symbol: function, offset: offset))
         case .uprobe, .uretprobe:
             throw AttachError("attach \(name): a uprobe section without a binary needs attachUprobe(_:)")
+        case .uprobeMulti, .uprobeSession:
+            throw AttachError("attach \(name): \(spec.sectionName) programs attach with attachUprobes(_:)")
         case .perfEvent:
             throw AttachError("attach \(name): perf_event programs attach to sampling events")
         case nil:

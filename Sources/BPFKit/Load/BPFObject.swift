@@ -64,6 +64,17 @@ public final class BPFObject: @unchecked Sendable {
                     linked.instructions[index + 1].immediate = Int32(offset)
                 }
             }
+            if !linked.kernelFunctionCalls.isEmpty {
+                let ids = KernelBTF.typeIDs(named: linked.kernelFunctionCalls.map(\.name), kind: .function)
+                for (index, name) in linked.kernelFunctionCalls {
+                    guard let id = ids[name] else {
+                        throw MissingFeatureError(feature: "kfunc \(name)", reason: "the kernel's BTF has no function \(name), which \(programSpec.name) calls")
+                    }
+                    linked.instructions[index].source = 2  // BPF_PSEUDO_KFUNC_CALL
+                    linked.instructions[index].immediate = Int32(bitPattern: id)
+                    linked.instructions[index].offset = 0  // in vmlinux's BTF, not a module's
+                }
+            }
             let target = try Self.attachTarget(of: programSpec)
             let descriptor = try load(programSpec, type: type, linked: linked, attachTarget: target, options: options)
             self.programs[programSpec.name] = BPFProgram(name: programSpec.name, spec: programSpec, descriptor: descriptor)

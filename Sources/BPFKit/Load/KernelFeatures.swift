@@ -21,6 +21,8 @@ public final class KernelFeatures: @unchecked Sendable {
         case fentry = "fentry/fexit"
         case kprobe = "kprobes"
         case uprobe = "uprobes"
+        case uprobeMulti = "uprobe_multi links"
+        case uprobeSession = "uprobe sessions"
         case perfEvent = "perf_event programs (sampling)"
         case ringBuffer = "ring buffer maps"
         case perfEventArray = "perf event arrays"
@@ -73,6 +75,14 @@ public final class KernelFeatures: @unchecked Sendable {
             return "no kprobe PMU in \(ProbePMU.root) (CONFIG_KPROBES off)"
         case .uprobe:
             return ProbePMU.named("uprobe") == nil ? "no uprobe PMU in \(ProbePMU.root) (CONFIG_UPROBE_EVENTS off)" : nil
+        case .uprobeMulti:
+            return probeUprobeLink(.traceUprobeMulti, minimum: "6.6")
+        case .uprobeSession:
+            if let missing = reasonMissing(.uprobeMulti) { return missing }
+            guard KernelBTF.typeIDs(named: ["bpf_session_is_return"], kind: .function)["bpf_session_is_return"] != nil else {
+                return "kernel BTF has no bpf_session_is_return kfunc (uprobe sessions need Linux 6.13+)"
+            }
+            return probeUprobeLink(.traceUprobeSession, minimum: "6.13")
         case .ringBuffer:
             return probeMap(MapSpec(name: "probe_ringbuf", type: .ringBuffer, keySize: 0, valueSize: 0, maxEntries: 4096))
         case .perfEventArray:
@@ -119,6 +129,41 @@ public final class KernelFeatures: @unchecked Sendable {
         } catch {
             return "\(error)"
         }
+    }
+
+    /// A uprobe_multi link on "/" fails with EBADF (not a regular file) on kernels that know
+    /// the attach type, and with EINVAL on those that do not.
+    private func probeUprobeLink(_ attachType: AttachType, minimum: String) -> String? {
+        let program: FileDescriptor
+        do {
+            program = try loadProgram(name: "probe_umulti", type: .kprobe, expectedAttachType: attachType,
+                                      instructions: [.move(0, 0), .exit], license: "GPL", btf: nil,
+                                      functionInfos: [], lineInfos: [], coreRelocations: [])
+        } catch {
+            return "\(error)"
+        }
+        let path: [UInt8] = [UInt8(ascii: "/"), 0]
+        let offsets: [UInt64] = [0]
+        let errno = path.withUnsafeBytes { pathPointer in
+            offsets.withUnsafeBytes { offsetsPointer -> Int32 in
+                var attribute = cbpf_link_create_attr()
+                attribute.prog_fd = UInt32(program.rawValue)
+                attribute.attach_type = attachType.rawValue
+                attribute.extra.0 = address(pathPointer.baseAddress)
+                attribute.extra.1 = address(offsetsPointer.baseAddress)
+                attribute.extra.4 = 1
+                do {
+                    _ = try bpfDescriptor(.linkCreate, &attribute)
+                    return 0
+                } catch let error as SystemCallError {
+                    return error.errno
+                } catch {
+                    return 22
+                }
+            }
+        }
+        return errno == 9 ? nil : "the kernel refused a \(attachType == .traceUprobeSession ? "uprobe session" : "uprobe_multi link") "
+            + "(\(errnoDescription(errno)); needs Linux \(minimum)+)"
     }
 
     private func probeMap(_ spec: MapSpec) -> String? {

@@ -17,6 +17,9 @@ struct LinkedProgram: Sendable {
     var lineInfos: [BTFExt.LineInfo]
     /// `bpf_core_relo` records with byte offsets in the final program.
     var coreRelocations: [BTFExt.CoreRelocation]
+    /// Calls to kernel functions (`extern … __ksym`), by instruction index: the loader
+    /// fills in each one's BTF id in the running kernel.
+    var kernelFunctionCalls: [(index: Int, name: String)] = []
 }
 
 extension ObjectSpec {
@@ -64,7 +67,10 @@ extension ObjectSpec {
                         linked.instructions[at].immediate = Int32(try place(key) - (at + 1))
                         linked.instructions[at + 1].immediate = 0
                     case .external(let name):
-                        throw ObjectError("program \(program.name): extern symbol \(name) is not supported yet")
+                        guard function.instructions[index].isCall else {
+                            throw ObjectError("program \(program.name): extern variable \(name) is not supported yet")
+                        }
+                        linked.kernelFunctionCalls.append((at, name))
                     }
                 } else if function.instructions[index].isFunctionCall {
                     // A call clang resolved itself: relative to this function's section.

@@ -303,11 +303,16 @@ public struct ObjectSpec: Sendable {
     /// section's size and each variable's offset (from the ELF symbol), sorted by offset.
     private static func fixDataSections(in btf: inout BTF, elf: ELFFile, symbols: [ELFFile.Symbol]) throws {
         guard btf.typeCount > 0 else { return }
+        var kernelSymbols: UInt32?
         for id in 1...UInt32(btf.typeCount) where try btf.kind(of: id) == .dataSection {
             let sectionName = try btf.name(of: id)
             var entries = try btf.sectionVariables(of: id)
             guard let section = elf.section(named: sectionName) else {
                 if entries.isEmpty { continue }
+                if sectionName == ".ksyms" {
+                    kernelSymbols = id
+                    continue
+                }
                 throw ObjectError("extern variables (\(sectionName)) are not supported yet")
             }
             for index in entries.indices where try btf.kind(of: entries[index].type) == .variable {
@@ -327,6 +332,56 @@ public struct ObjectSpec: Sendable {
                 btf.bytes.setInteger(entry.offset, at: at + 4)
                 btf.bytes.setInteger(entry.size, at: at + 8)
             }
+        }
+        if let kernelSymbols { try fixKernelSymbols(in: &btf, section: kernelSymbols) }
+    }
+
+    /// The `.ksyms` DATASEC lists the kernel functions (kfuncs) a program calls, as extern
+    /// FUNCs, which the kernel refuses in a program's BTF. As libbpf does: each becomes a
+    /// global FUNC (its unnamed parameters named, as the kernel wants), and the section's
+    /// entries point at one 4-byte placeholder variable, at offsets 0, 4, 8, …
+    private static func fixKernelSymbols(in btf: inout BTF, section: UInt32) throws {
+        let entries = try btf.sectionVariables(of: section)
+        for entry in entries {
+            let name = try btf.name(of: entry.type)
+            guard try btf.kind(of: entry.type) == .function else {
+                throw ObjectError("extern kernel variable \(name) is not supported yet")
+            }
+            let function = try btf.checkedOffset(entry.type)
+            let info: UInt32 = btf.bytes.getInteger(at: function + 4)!
+            btf.bytes.setInteger(info & ~0xffff | 1, at: function + 4)  // linkage: global
+            let nameOffset: UInt32 = btf.bytes.getInteger(at: function)!
+            let prototype = try btf.sizeOrType(of: entry.type)
+            guard try btf.kind(of: prototype) == .functionPrototype else { throw ObjectError("kfunc \(name) has no prototype") }
+            let parameters = try btf.checkedOffset(prototype) + 12
+            for index in 0..<(try btf.count(of: prototype)) {
+                let at = parameters + index * 8
+                let parameterName: UInt32 = btf.bytes.getInteger(at: at)!
+                let parameterType: UInt32 = btf.bytes.getInteger(at: at + 4)!
+                if parameterName == 0 && parameterType != 0 { btf.bytes.setInteger(nameOffset, at: at) }
+            }
+        }
+        // The placeholder: `int dummy_ksym`, with an `int` added if the object has none.
+        var integer: UInt32?
+        for id in 1...UInt32(btf.typeCount) where try btf.kind(of: id) == .int && btf.sizeOrType(of: id) == 4 {
+            integer = id
+            break
+        }
+        let first = UInt32(btf.typeCount) + 1
+        let placeholder = integer == nil ? first + 1 : first
+        btf = try btf.appending(strings: ["dummy_ksym", "int"]) { names in
+            var words: [UInt32] = []
+            if integer == nil { words += [names[1], 1 << 24, 4, 1 << 24 | 32] }  // INT, signed, 32 bits
+            words += [names[0], 14 << 24, integer ?? first, 1]  // VAR, global
+            return words
+        }
+        let base = try btf.checkedOffset(section)
+        btf.bytes.setInteger(UInt32(entries.count * 4), at: base + 8)
+        for index in entries.indices {
+            let at = base + 12 + index * 12
+            btf.bytes.setInteger(placeholder, at: at)
+            btf.bytes.setInteger(UInt32(index * 4), at: at + 4)
+            btf.bytes.setInteger(UInt32(4), at: at + 8)
         }
     }
 }

@@ -40,8 +40,11 @@ public struct AttachType: RawRepresentable, Hashable, Sendable {
     public static let traceFexit = AttachType(rawValue: 25)
     /// BPF_PERF_EVENT: a link to a perf event (tracepoint, probe, sampling).
     public static let perfEvent = AttachType(rawValue: 41)
-    /// BPF_TRACE_UPROBE_MULTI.
+    /// BPF_TRACE_UPROBE_MULTI: one link for many uprobes (Linux 6.6).
     public static let traceUprobeMulti = AttachType(rawValue: 48)
+    /// BPF_TRACE_UPROBE_SESSION: one program at entry and return, the entry deciding
+    /// whether the return runs (Linux 6.13).
+    public static let traceUprobeSession = AttachType(rawValue: 57)
 }
 
 /// Where a program attaches, as its ELF section name says (libbpf's conventions).
@@ -64,6 +67,12 @@ public enum AttachPoint: Sendable, Equatable {
     case uprobe(path: String?, function: String?, offset: UInt64)
     /// `uretprobe[/PATH:FUNCTION]`.
     case uretprobe(path: String?, function: String?, offset: UInt64)
+    /// `uprobe.multi` or `uretprobe.multi`: many functions in one link; the targets are
+    /// named at attach time.
+    case uprobeMulti(returnProbe: Bool)
+    /// `uprobe.session`: runs at a function's entry and, unless the entry returned nonzero,
+    /// at its return (`bpf_session_is_return()` tells which).
+    case uprobeSession
     /// `perf_event`: attached to sampling events the caller opens.
     case perfEvent
 
@@ -105,6 +114,10 @@ public enum AttachPoint: Sendable, Equatable {
             self = prefix == "uprobe"
                 ? .uprobe(path: path, function: function, offset: offset)
                 : .uretprobe(path: path, function: function, offset: offset)
+        case "uprobe.multi", "uretprobe.multi":
+            self = .uprobeMulti(returnProbe: prefix == "uretprobe.multi")
+        case "uprobe.session":
+            self = .uprobeSession
         case "perf_event":
             self = .perfEvent
         default:
@@ -125,7 +138,7 @@ public enum AttachPoint: Sendable, Equatable {
         case .tracepoint: .tracepoint
         case .rawTracepoint: .rawTracepoint
         case .btfTracepoint, .fentry, .fexit: .tracing
-        case .kprobe, .kretprobe, .uprobe, .uretprobe: .kprobe
+        case .kprobe, .kretprobe, .uprobe, .uretprobe, .uprobeMulti, .uprobeSession: .kprobe
         case .perfEvent: .perfEvent
         }
     }
@@ -143,6 +156,8 @@ public enum AttachPoint: Sendable, Equatable {
         case .btfTracepoint: .traceRawTracepoint
         case .fentry: .traceFentry
         case .fexit: .traceFexit
+        case .uprobeMulti: .traceUprobeMulti
+        case .uprobeSession: .traceUprobeSession
         default: .none
         }
     }

@@ -10,6 +10,8 @@
 #define __always_inline inline __attribute__((always_inline))
 #define __noinline __attribute__((noinline))
 #define __weak __attribute__((weak))
+// A kernel function (kfunc) or variable resolved by name against the kernel's BTF at load time.
+#define __ksym __attribute__((section(".ksyms")))
 
 // BTF-defined maps: the loader reads each attribute from the BTF of the member's type.
 #define __uint(name, value) int (*name)[value]
