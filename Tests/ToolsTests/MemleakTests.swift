@@ -98,11 +98,13 @@ struct MemleakTests {
         return run
     }
 
-    @Test("-p PID and -c COMMAND: the leaking functions' stacks with exactly their bytes; freed memory is absent",
-          arguments: [true, false])
-    func leaks(attachByPID: Bool) throws {
+    @Test("-p PID and -c COMMAND, through uprobe sessions and through uprobe/uretprobe pairs: the leaking functions' stacks with exactly their bytes; freed memory is absent",
+          arguments: [(true, true), (false, true), (true, false), (false, false)])
+    func leaks(attachByPID: Bool, sessions: Bool) throws {
         var ours = Set<UInt32>()
-        let run = try traceLeaker([], attachByPID: attachByPID) { ours = $0.heldProgramIDs(namedWithPrefix: "malloc_") }
+        let run = try traceLeaker(sessions ? [] : ["--no-uprobe-sessions"], attachByPID: attachByPID) {
+            ours = $0.heldProgramIDs(namedWithPrefix: sessions ? "malloc_session" : "malloc_enter")
+        }
         let report = lastReport(run)
         let leak = stacks(from: "leak_here", in: report)
         #expect(leak.count == 1, "stacks: \(report)")

@@ -11,6 +11,10 @@ public struct UprobeTarget: Sendable, CustomStringConvertible {
     public var offset: UInt64
     /// Only this process (nil: every process that maps the binary).
     public var pid: Int32?
+    /// Whether an entry probe may move past leading instructions that change nothing it
+    /// reads, to one the kernel emulates (x86-64; see ``UprobeEntrySite``): much cheaper
+    /// where out-of-line single-steps are costly.
+    public var movesToEmulatedInstruction = false
 
     public init(binary: String, symbol: String? = nil, offset: UInt64 = 0, pid: Int32? = nil) {
         self.binary = binary
@@ -39,7 +43,14 @@ public struct UprobeTarget: Sendable, CustomStringConvertible {
         } else {
             address = offset
         }
-        return (path, try Self.fileOffset(of: address, in: elf, path: path))
+        let fileOffset = try Self.fileOffset(of: address, in: elf, path: path)
+        #if arch(x86_64)
+        if movesToEmulatedInstruction, fileOffset < UInt64(bytes.count) {
+            let start = Int(fileOffset)
+            return (path, fileOffset + UInt64(UprobeEntrySite.cheapOffset(code: Array(bytes[start..<min(bytes.count, start + 32)]))))
+        }
+        #endif
+        return (path, fileOffset)
     }
 
     /// A virtual address to a file offset, through the PT_LOAD segment holding it

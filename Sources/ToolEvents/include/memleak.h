@@ -24,6 +24,20 @@ enum memleak_event_kind {
     MEMLEAK_FREE = 1,
 };
 
+/// Which allocator a uprobe session fired in: the attach cookie of each function, which
+/// tells the one session program where the size (and the address) are.
+enum memleak_allocator {
+    MEMLEAK_MALLOC = 0,
+    MEMLEAK_CALLOC = 1,
+    MEMLEAK_REALLOC = 2,
+    MEMLEAK_MMAP = 3,
+    MEMLEAK_POSIX_MEMALIGN = 4,
+    MEMLEAK_ALIGNED_ALLOC = 5,
+    MEMLEAK_VALLOC = 6,
+    MEMLEAK_MEMALIGN = 7,
+    MEMLEAK_PVALLOC = 8,
+};
+
 /// -t: one allocation (after the allocator returned) or one free of a tracked address.
 struct memleak_event {
     uint64_t address;

@@ -9,8 +9,12 @@ struct AllocatorFunctions {
     /// Function name → virtual address, for the names asked for that the library defines.
     let addresses: [String: UInt64]
 
+    /// Whether probes move past leading flag-only instructions (``UprobeEntrySite``).
+    let movingToEmulatedInstructions: Bool
+
     /// Finds `library` (a path or a short name such as `c`) as process `pid` maps it.
-    init(library: String, pid: UInt32, names: Set<String>) throws {
+    init(library: String, pid: UInt32, names: Set<String>, movingToEmulatedInstructions: Bool = true) throws {
+        self.movingToEmulatedInstructions = movingToEmulatedInstructions
         let (found, _) = try UprobeTarget(binary: library, symbol: "free", pid: Int32(bitPattern: pid)).resolve()
         guard let bytes = readFileBytes(found) else { throw AttachError("uprobe: cannot read \(found)") }
         let elf: ELFFile
@@ -35,6 +39,10 @@ struct AllocatorFunctions {
 
     /// The probe target for `name`, or nil when the library has no such function.
     func target(_ name: String, pid: UInt32) -> UprobeTarget? {
-        addresses[name].map { UprobeTarget(binary: path, offset: $0, pid: Int32(bitPattern: pid)) }
+        addresses[name].map { address in
+            var target = UprobeTarget(binary: path, offset: address, pid: Int32(bitPattern: pid))
+            target.movesToEmulatedInstruction = movingToEmulatedInstructions  // free's first instruction costs a single-step
+            return target
+        }
     }
 }

@@ -68,6 +68,13 @@ public struct Memleak: ParsableCommand {
     @Option(name: .customLong("pprof"), help: "Also write the last report's outstanding allocations as a gzip-compressed pprof profile (inuse_space/bytes, inuse_objects/count) to this file.")
     var pprof: String?
 
+    // For benches and tests: the uprobe/uretprobe pairs, and probes at the exact entries.
+    @Flag(name: .customLong("no-uprobe-sessions"), help: .hidden)
+    var noUprobeSessions = false
+
+    @Flag(name: .customLong("exact-entry"), help: .hidden)
+    var exactEntry = false
+
     @OptionGroup var intervals: IntervalOptions
 
     public init() {}
@@ -97,9 +104,12 @@ public struct Memleak: ParsableCommand {
         let kernelEvents = target == nil ? Self.kernelEvents.filter { KernelHooks.hasEvent("kmem", $0.event) } : []
         if target == nil && kernelEvents.isEmpty { throw ValidationError("this kernel has no kmem trace events") }
 
-        // Load and attach.
+        // Load and attach. User mode takes uprobe sessions where the kernel has them: an
+        // allocation that -z/-Z/-s leave out then costs one trap, not two.
+        let sessions = target != nil && !noUprobeSessions && KernelFeatures.shared.has(.uprobeSession)
         let programs: Set<String> = target == nil
             ? Set(kernelEvents.map(\.program))
+            : sessions ? ["malloc_session", "free_multi"]
             : Set(Self.allocators.flatMap { [$0.entry] + ($0.exit.map { [$0] } ?? []) })
         let object = try BPFObject(base64: BPFObjects.memleak, name: "memleak", programs: programs) { spec in
             try spec.setGlobal("target_pid", to: target ?? 0)
@@ -111,7 +121,7 @@ public struct Memleak: ParsableCommand {
             try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
         }
         if let target {
-            try attachAllocators(object, pid: target)
+            try attachAllocators(object, pid: target, sessions: sessions)
         } else {
             for event in kernelEvents { object.keep(try object.program(event.program).attach()) }
         }
@@ -193,32 +203,52 @@ public struct Memleak: ParsableCommand {
 
     /// Attaches the entry and return probes of every allocator function the library has
     /// (free-like ones first, so no allocation is kept whose free was missed while attaching).
-    private func attachAllocators(_ object: BPFObject, pid: UInt32) throws {
-        let library = try AllocatorFunctions(library: obj, pid: pid, names: Set(Self.allocators.map(\.symbol)))
+    /// With `sessions`, two links: one uprobe.multi program on the free-like functions and
+    /// one session program on the allocators, told apart by attach cookie.
+    private func attachAllocators(_ object: BPFObject, pid: UInt32, sessions: Bool) throws {
+        let library = try AllocatorFunctions(library: obj, pid: pid, names: Set(Self.allocators.map(\.symbol)),
+                                             movingToEmulatedInstructions: !exactEntry)
+        var frees: [UprobeTarget] = []
+        var allocators: [UprobeTarget] = []
+        var cookies: [UInt64] = []
         for allocator in Self.allocators {
             guard let target = library.target(allocator.symbol, pid: pid) else {
                 if allocator.required { throw AttachError("uprobe: no function \(allocator.symbol) in \(library.path)") }
                 Output.standardError.line("memleak: no \(allocator.symbol) in \(library.path); not traced")
                 continue
             }
+            if sessions {
+                if let kind = allocator.kind {
+                    allocators.append(target)
+                    cookies.append(UInt64(kind.rawValue))
+                } else {
+                    frees.append(target)
+                }
+                continue
+            }
             object.keep(try object.program(allocator.entry).attachUprobe(target))
             if let exit = allocator.exit { object.keep(try object.program(exit).attachUprobe(target)) }
         }
+        if sessions {
+            object.keep(try object.program("free_multi").attachUprobes(frees))
+            object.keep(try object.program("malloc_session").attachUprobes(allocators, cookies: cookies))
+        }
     }
 
-    /// The libc functions user mode probes: entry program, return program (allocators).
-    static let allocators: [(symbol: String, entry: String, exit: String?, required: Bool)] = [
-        ("free", "free_entry", nil, true),
-        ("munmap", "munmap_entry", nil, false),
-        ("malloc", "malloc_enter", "malloc_exit", true),
-        ("calloc", "calloc_enter", "calloc_exit", false),
-        ("realloc", "realloc_enter", "realloc_exit", false),
-        ("mmap", "mmap_enter", "mmap_exit", false),
-        ("posix_memalign", "posix_memalign_enter", "posix_memalign_exit", false),
-        ("aligned_alloc", "aligned_alloc_enter", "aligned_alloc_exit", false),
-        ("valloc", "valloc_enter", "valloc_exit", false),
-        ("memalign", "memalign_enter", "memalign_exit", false),
-        ("pvalloc", "pvalloc_enter", "pvalloc_exit", false),
+    /// The libc functions user mode probes: entry program, return program, and the
+    /// session program's cookie (allocators).
+    static let allocators: [(symbol: String, entry: String, exit: String?, required: Bool, kind: memleak_allocator?)] = [
+        ("free", "free_entry", nil, true, nil),
+        ("munmap", "munmap_entry", nil, false, nil),
+        ("malloc", "malloc_enter", "malloc_exit", true, MEMLEAK_MALLOC),
+        ("calloc", "calloc_enter", "calloc_exit", false, MEMLEAK_CALLOC),
+        ("realloc", "realloc_enter", "realloc_exit", false, MEMLEAK_REALLOC),
+        ("mmap", "mmap_enter", "mmap_exit", false, MEMLEAK_MMAP),
+        ("posix_memalign", "posix_memalign_enter", "posix_memalign_exit", false, MEMLEAK_POSIX_MEMALIGN),
+        ("aligned_alloc", "aligned_alloc_enter", "aligned_alloc_exit", false, MEMLEAK_ALIGNED_ALLOC),
+        ("valloc", "valloc_enter", "valloc_exit", false, MEMLEAK_VALLOC),
+        ("memalign", "memalign_enter", "memalign_exit", false, MEMLEAK_MEMALIGN),
+        ("pvalloc", "pvalloc_enter", "pvalloc_exit", false, MEMLEAK_PVALLOC),
     ]
 
     /// The kmem trace events kernel mode follows, and their programs.

@@ -232,6 +232,67 @@ int pvalloc_enter(struct pt_regs *ctx) { return alloc_enter(PT_REGS_PARM1(ctx));
 SEC("uretprobe")
 int pvalloc_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
 
+// ---- User mode through uprobe sessions (Linux 6.13+) ------------------------------------
+//
+// One session program serves every allocator: it runs at the entry and, only if the entry
+// returned 0, at the return. So an allocation filtered out by -z/-Z or sampled out by -s
+// costs one trap instead of two, and the requested size rides in the session's cookie
+// instead of a hash map. The attach cookie says which allocator fired.
+
+extern bool bpf_session_is_return(void) __ksym;
+extern uint64_t *bpf_session_cookie(void) __ksym;
+
+static __always_inline uint64_t requested_size(struct pt_regs *ctx, uint64_t allocator) {
+    switch (allocator) {
+    case MEMLEAK_CALLOC: return PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+    case MEMLEAK_REALLOC: case MEMLEAK_MMAP: case MEMLEAK_ALIGNED_ALLOC: case MEMLEAK_MEMALIGN: return PT_REGS_PARM2(ctx);
+    case MEMLEAK_POSIX_MEMALIGN: return PT_REGS_PARM3(ctx);
+    default: return PT_REGS_PARM1(ctx);  // malloc, valloc, pvalloc
+    }
+}
+
+SEC("uprobe.session")
+int malloc_session(struct pt_regs *ctx) {
+    uint64_t allocator = bpf_get_attach_cookie(ctx);
+    uint64_t *cookie = bpf_session_cookie();
+    if (!bpf_session_is_return()) {
+        if (!is_target())
+            return 1;
+        if (allocator == MEMLEAK_REALLOC)
+            release(PT_REGS_PARM1(ctx));
+        uint64_t size = requested_size(ctx, allocator);
+        if (!wanted(size))
+            return 1;  // no return probe for this call
+        *cookie = size;
+        if (allocator == MEMLEAK_POSIX_MEMALIGN) {
+            uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+            uint64_t memptr = PT_REGS_PARM1(ctx);
+            bpf_map_update_elem(&memptrs, &tid, &memptr, BPF_ANY);
+        }
+        return 0;
+    }
+    uint64_t address = PT_REGS_RC(ctx);
+    if (allocator == MEMLEAK_POSIX_MEMALIGN) {
+        uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+        uint64_t *memptr = bpf_map_lookup_elem(&memptrs, &tid);
+        if (!memptr)
+            return 0;
+        uint64_t where = *memptr;
+        bpf_map_delete_elem(&memptrs, &tid);
+        uint64_t stored = 0;
+        if (address == 0)
+            bpf_probe_read_user(&stored, sizeof(stored), (void *)where);
+        address = stored;
+    }
+    if (address != 0 && address != ~0ULL)  // NULL, or mmap's MAP_FAILED
+        record(ctx, address, *cookie, BPF_F_USER_STACK);
+    return 0;
+}
+
+// free and munmap: one link for both.
+SEC("uprobe.multi")
+int free_multi(struct pt_regs *ctx) { return free_enter(PT_REGS_PARM1(ctx)); }
+
 // ---- Kernel mode -----------------------------------------------------------------------
 
 static __always_inline int kernel_alloc(void *ctx, uint64_t address, uint64_t size) {
