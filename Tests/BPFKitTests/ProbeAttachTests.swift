@@ -25,10 +25,6 @@ private func monotonicSeconds() -> Double {
 
 /// Compiles a small C program for uprobe tests; returns its path.
 private func buildTarget(pie: Bool) throws -> String {
-    let directory = "/tmp/bpfkit-uprobe-\(getpid())"
-    mkdir(directory, 0o755)
-    let source = directory + "/target.c"
-    let binary = directory + "/target-\(pie ? "pie" : "nopie")"
     let program = """
         #include <stdlib.h>
         #include <unistd.h>
@@ -42,28 +38,10 @@ private func buildTarget(pie: Bool) throws -> String {
             return sum == 126 ? 0 : 1;
         }
         """
-    let file = fopen(source, "w")
-    fputs(program, file)
-    fclose(file)
-    let command = "cc -O1 \(pie ? "-fPIE -pie" : "-fno-pie -no-pie") -o \(binary) \(source)"
-    guard system(command) == 0 else { throw AttachError("could not build the uprobe target: \(command)") }
-    return binary
+    return try compileC("target-\(pie ? "pie" : "nopie")", program, flags: "-O1 \(pie ? "-fPIE -pie" : "-fno-pie -no-pie")")
 }
 
-/// Starts `binary sleepMilliseconds`; returns its pid.
-private func spawn(_ binary: String, _ argument: String) -> pid_t {
-    var pid: pid_t = 0
-    let arguments: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup(argument), nil]
-    defer { arguments.forEach { free($0) } }
-    posix_spawn(&pid, binary, nil, nil, arguments, environ)
-    return pid
-}
 
-private func waitExit(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return (status >> 8) & 0xff
-}
 
 @Suite("Attach types against the real kernel", .serialized)
 struct ProbeAttachTests {

@@ -271,3 +271,35 @@ func loadLoaderForThisThread() throws -> BPFObject {
     try spec.setGlobal("target_tid", to: currentThreadID())
     return try BPFObject(spec: spec)
 }
+
+// MARK: - Processes
+
+/// Starts `binary argument` (test programs take one argument, often how long to sleep
+/// before doing their work, so a probe can attach); returns its pid.
+func spawn(_ binary: String, _ argument: String) -> pid_t {
+    var pid: pid_t = 0
+    let arguments: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup(argument), nil]
+    defer { arguments.forEach { free($0) } }
+    posix_spawn(&pid, binary, nil, nil, arguments, environ)
+    return pid
+}
+
+/// Waits for a child; returns its exit status.
+func waitExit(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return (status >> 8) & 0xff
+}
+
+/// Compiles a C test program (`cc FLAGS`) into /tmp/bpfkit-test-PID/NAME; returns its path.
+func compileC(_ name: String, _ source: String, flags: String = "-O1") throws -> String {
+    let directory = "/tmp/bpfkit-test-\(getpid())"
+    mkdir(directory, 0o755)
+    let sourcePath = directory + "/\(name).c", binary = directory + "/\(name)"
+    let file = fopen(sourcePath, "w")
+    fputs(source, file)
+    fclose(file)
+    let command = "cc \(flags) -o \(binary) \(sourcePath)"
+    guard system(command) == 0 else { throw AttachError("could not build a test program: \(command)") }
+    return binary
+}

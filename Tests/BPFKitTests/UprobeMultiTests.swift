@@ -9,10 +9,7 @@ import Testing
 
 /// Builds a program that calls twice(1…6) then thrice(1), after sleeping argv[1] ms.
 private func buildCaller() throws -> String {
-    let directory = "/tmp/bpfkit-umulti-\(getpid())"
-    mkdir(directory, 0o755)
-    let source = directory + "/caller.c", binary = directory + "/caller"
-    let program = """
+    try compileC("caller", """
         #include <stdlib.h>
         #include <unistd.h>
         __attribute__((noinline)) int twice(int a) { __asm__ volatile(""); return 2 * a; }
@@ -24,26 +21,7 @@ private func buildCaller() throws -> String {
             sum += thrice(1);
             return sum == 45 ? 0 : 1;
         }
-        """
-    let file = fopen(source, "w")
-    fputs(program, file)
-    fclose(file)
-    guard system("cc -O1 -o \(binary) \(source)") == 0 else { throw AttachError("could not build \(source)") }
-    return binary
-}
-
-private func start(_ binary: String, sleepMilliseconds: Int) -> pid_t {
-    var pid: pid_t = 0
-    let arguments: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup(String(sleepMilliseconds)), nil]
-    defer { arguments.forEach { free($0) } }
-    posix_spawn(&pid, binary, nil, nil, arguments, environ)
-    return pid
-}
-
-private func exitStatus(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return (status >> 8) & 0xff
+        """)
 }
 
 private func load(programs: Set<String>, pid: pid_t) throws -> BPFObject {
@@ -54,16 +32,27 @@ private func load(programs: Set<String>, pid: pid_t) throws -> BPFObject {
 
 @Suite("uprobe_multi links and uprobe sessions", .serialized)
 struct UprobeMultiTests {
-    @Test("the kernel here has uprobe_multi links and sessions")
+    @Test("uprobe_multi links (6.6+) and sessions (6.13+) are found where the kernel has them, and named where not")
     func featuresProbed() {
-        #expect(KernelFeatures.shared.reasonMissing(.uprobeMulti) == nil)
-        #expect(KernelFeatures.shared.reasonMissing(.uprobeSession) == nil)
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        let version = numbers.count == 2 ? (numbers[0], numbers[1]) : (0, 0)
+        for (feature, minimum) in [(KernelFeatures.Feature.uprobeMulti, (6, 6)), (.uprobeSession, (6, 13))] {
+            let reason = KernelFeatures.shared.reasonMissing(feature)
+            if version >= minimum {
+                #expect(reason == nil, "\(feature) on \(release)")
+            } else {
+                #expect(reason?.contains("needs Linux") == true, "\(feature) on \(release): \(reason ?? "available")")
+            }
+        }
     }
 
     @Test("one uprobe.multi link covers two functions, each with its cookie; uretprobe.multi sees every return")
     func multiLink() throws {
         let binary = try buildCaller()
-        let pid = start(binary, sleepMilliseconds: 300)
+        let pid = spawn(binary, "300")
         let object = try load(programs: ["on_multi", "on_multi_return"], pid: pid)
         defer { object.close() }
         let targets = ["twice", "thrice"].map { UprobeTarget(binary: binary, symbol: $0, pid: pid) }
@@ -71,7 +60,7 @@ struct UprobeMultiTests {
         object.keep(link)
         object.keep(try object.program("on_multi_return").attachUprobes(targets))
         #expect(link.description.contains("twice,thrice"))
-        #expect(exitStatus(pid) == 0)
+        #expect(waitExit(pid) == 0)
         #expect(try object.global("multi_calls", as: UInt64.self) == 7)
         #expect(try object.global("multi_returns", as: UInt64.self) == 7)
         #expect(try object.global("last_cookie", as: UInt64.self) == 20)
@@ -80,11 +69,11 @@ struct UprobeMultiTests {
     @Test("a session's entry skips the return when it returns 1, and its cookie reaches the return")
     func session() throws {
         let binary = try buildCaller()
-        let pid = start(binary, sleepMilliseconds: 300)
+        let pid = spawn(binary, "300")
         let object = try load(programs: ["on_session"], pid: pid)
         defer { object.close() }
         object.keep(try object.program("on_session").attachUprobes([UprobeTarget(binary: binary, symbol: "twice", pid: pid)]))
-        #expect(exitStatus(pid) == 0)
+        #expect(waitExit(pid) == 0)
         #expect(try object.global("session_entries", as: UInt64.self) == 6)
         #expect(try object.global("session_returns", as: UInt64.self) == 3)  // twice(2), twice(4), twice(6)
         #expect(try object.global("session_sum", as: Int64.self) == 24)

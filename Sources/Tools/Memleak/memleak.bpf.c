@@ -183,28 +183,41 @@ int mmap_exit(struct pt_regs *ctx) { return alloc_exit(ctx, PT_REGS_RC(ctx)); }
 SEC("uprobe")
 int munmap_entry(struct pt_regs *ctx) { return free_enter(PT_REGS_PARM1(ctx)); }
 
-// posix_memalign(&ptr, alignment, size) returns 0 and stores the address through ptr.
+// posix_memalign(&ptr, alignment, size) returns 0 and stores the address through ptr: the
+// out-parameter is kept by thread from entry to return.
+static __always_inline void memptr_keep(struct pt_regs *ctx) {
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    uint64_t memptr = PT_REGS_PARM1(ctx);
+    bpf_map_update_elem(&memptrs, &tid, &memptr, BPF_ANY);
+}
+
+// At the return: false when the entry was not traced; else the address (0 on failure).
+static __always_inline bool memptr_take(struct pt_regs *ctx, uint64_t *address) {
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    uint64_t *memptr = bpf_map_lookup_elem(&memptrs, &tid);
+    if (!memptr)
+        return false;
+    uint64_t where = *memptr;
+    bpf_map_delete_elem(&memptrs, &tid);
+    *address = 0;
+    if (PT_REGS_RC(ctx) == 0)
+        bpf_probe_read_user(address, sizeof(*address), (void *)where);
+    return true;
+}
+
 SEC("uprobe")
 int posix_memalign_enter(struct pt_regs *ctx) {
     if (!is_target())
         return 0;
-    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
-    uint64_t memptr = PT_REGS_PARM1(ctx);
-    bpf_map_update_elem(&memptrs, &tid, &memptr, BPF_ANY);
+    memptr_keep(ctx);
     return alloc_enter(PT_REGS_PARM3(ctx));
 }
 
 SEC("uretprobe")
 int posix_memalign_exit(struct pt_regs *ctx) {
-    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
-    uint64_t *memptr = bpf_map_lookup_elem(&memptrs, &tid);
-    if (!memptr)
+    uint64_t address;
+    if (!memptr_take(ctx, &address))
         return 0;
-    uint64_t where = *memptr;
-    bpf_map_delete_elem(&memptrs, &tid);
-    uint64_t address = 0;
-    if (PT_REGS_RC(ctx) == 0)
-        bpf_probe_read_user(&address, sizeof(address), (void *)where);
     return alloc_exit(ctx, address);
 }
 
@@ -264,26 +277,13 @@ int malloc_session(struct pt_regs *ctx) {
         if (!wanted(size))
             return 1;  // no return probe for this call
         *cookie = size;
-        if (allocator == MEMLEAK_POSIX_MEMALIGN) {
-            uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
-            uint64_t memptr = PT_REGS_PARM1(ctx);
-            bpf_map_update_elem(&memptrs, &tid, &memptr, BPF_ANY);
-        }
+        if (allocator == MEMLEAK_POSIX_MEMALIGN)
+            memptr_keep(ctx);
         return 0;
     }
     uint64_t address = PT_REGS_RC(ctx);
-    if (allocator == MEMLEAK_POSIX_MEMALIGN) {
-        uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
-        uint64_t *memptr = bpf_map_lookup_elem(&memptrs, &tid);
-        if (!memptr)
-            return 0;
-        uint64_t where = *memptr;
-        bpf_map_delete_elem(&memptrs, &tid);
-        uint64_t stored = 0;
-        if (address == 0)
-            bpf_probe_read_user(&stored, sizeof(stored), (void *)where);
-        address = stored;
-    }
+    if (allocator == MEMLEAK_POSIX_MEMALIGN && !memptr_take(ctx, &address))
+        return 0;
     if (address != 0 && address != ~0ULL)  // NULL, or mmap's MAP_FAILED
         record(ctx, address, *cookie, BPF_F_USER_STACK);
     return 0;
