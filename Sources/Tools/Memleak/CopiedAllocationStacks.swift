@@ -32,8 +32,21 @@ final class CopiedAllocationStacks {
     /// A pseudo id, `MEMLEAK_PSEUDO_LOST` included (it never has frames).
     static func isPseudo(_ id: Int32) -> Bool { id <= Int32(MEMLEAK_PSEUDO_LOST) }
 
+    /// Processes whose mappings were read again at their first copy.
+    private var seen: Set<UInt32> = []
+
     /// Files one sample record under the pseudo id it carries.
     func handle(_ record: UnsafeRawBufferPointer) {
+        // A command's first copy: its mappings are read anew, as those read when it was
+        // started held are the tracer's own (before its exec), and it has mapped its
+        // libraries since (it is running malloc).
+        if record.count >= MemoryLayout<unwind_sample>.size {
+            let pid = record.loadUnaligned(as: unwind_sample.self).pid
+            if seen.insert(pid).inserted {
+                collector.symbolizer.refresh(pid: pid)
+                collector.forget(pid: pid)
+            }
+        }
         guard let (header, sample) = collector.unwind(record) else { return }
         let id = Int32(truncatingIfNeeded: Int64(bitPattern: header.value))
         guard Self.isPseudo(id), id != Int32(MEMLEAK_PSEUDO_LOST) else { return }
