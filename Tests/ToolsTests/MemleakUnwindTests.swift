@@ -159,7 +159,9 @@ struct MemleakUnwindTests {
         #expect(report.filter { $0.starts(with: wholeChain) }.map(\.bytes) == [21000], "\(report)")
     }
 
-    @Test("kernel mode refuses --unwind dwarf/auto in one line (exit 2); fp is accepted")
+    // (Nothing here traces the kernel: a kernel-mode memleak beside the other suite's
+    // user-mode runs was seen to cost those runs allocations, with uprobe sessions.)
+    @Test("kernel mode refuses --unwind dwarf/auto in one line (exit 2), before loading anything")
     func kernelMode() throws {
         for method in ["dwarf", "auto"] {
             let run = try ToolRun(["memleak", "--unwind", method])
@@ -167,8 +169,6 @@ struct MemleakUnwindTests {
             #expect(run.stderr.hasPrefix("bpfkit memleak: --unwind \(method) walks user stacks: use it with -p PID or -c COMMAND"), "\(run.stderr)")
             #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
         }
-        let fp = try ToolRun(["memleak", "--unwind", "fp", "1", "1"])
-        #expect(fp.waitForExit(timeout: 30) == 0, "stderr: \(fp.stderr)")
     }
 }
 
