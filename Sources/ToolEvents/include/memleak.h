@@ -8,10 +8,20 @@
 struct alloc_info {
     uint64_t size;
     uint64_t timestamp_ns;  // CLOCK_MONOTONIC, from bpf_ktime_get_ns
-    /// The allocating stack's id in `stack_traces`, or the -errno bpf_get_stackid returned.
+    /// The allocating stack's id in `stack_traces`, or the -errno bpf_get_stackid returned,
+    /// or (--unwind dwarf/auto) a pseudo stack id: see MEMLEAK_PSEUDO_FIRST.
     int32_t stack_id;
     uint32_t pid;
 };
+
+// --unwind dwarf/auto: an allocation whose user stack was copied (to be unwound in user
+// space) is kept under a pseudo stack id of its own, MEMLEAK_PSEUDO_FIRST minus a sequence
+// number below MEMLEAK_PSEUDO_SPAN — far from stack_traces' ids (0 up) and -errno values
+// (-4095 up). The copy goes through the ring as an unwind_sample whose `value` is that id.
+// Allocations whose copy was lost (the ring was full) share MEMLEAK_PSEUDO_LOST.
+#define MEMLEAK_PSEUDO_LOST (-0x40000000)
+#define MEMLEAK_PSEUDO_FIRST (-0x40000001)
+#define MEMLEAK_PSEUDO_SPAN 0x3fffffff
 
 /// The outstanding allocations of one stack, kept up to date in the kernel (--combined-only).
 struct combined_alloc_info {

@@ -23,7 +23,7 @@ enum UnwindMethod: String, ExpressibleByArgument, CaseIterable, Sendable {
 }
 
 /// `--unwind` and `--user-stack-bytes`, for every tool whose BPF program includes
-/// bpfkit_unwind.h (profile, offcputime; memleak can adopt the same pair).
+/// bpfkit_unwind.h (profile, the off-CPU tools, memleak).
 struct UnwindOptions: ParsableArguments {
     // The default stays fp: see bench/RESULTS.md ("User stacks without frame pointers") for
     // why dwarf is not yet the default.

@@ -102,7 +102,20 @@ final class UserStackCollector {
             totals[levels, default: 0] += finish.value
             return
         }
-        guard kind == UInt32(UNWIND_RECORD_SAMPLE), record.count >= MemoryLayout<unwind_sample>.size else { return }
+        guard let (header, sample) = unwind(record) else { return }
+        if valueOnFinish {
+            pending[PendingKey(tid: header.join_tid, level: header.level)] = sample
+        } else {
+            totals[[sample], default: 0] += header.value
+        }
+    }
+
+    /// Unwinds one sample record (nil for any other record) and, in auto mode, judges its
+    /// process; the caller files the result (memleak keys it by the header's `value`).
+    func unwind(_ record: UnsafeRawBufferPointer) -> (header: unwind_sample, sample: UnwoundSample)? {
+        guard record.count >= MemoryLayout<unwind_sample>.size, record.loadUnaligned(as: UInt32.self) == UInt32(UNWIND_RECORD_SAMPLE) else {
+            return nil
+        }
         let header = record.loadUnaligned(as: unwind_sample.self)
         let headerSize = MemoryLayout<unwind_sample>.size
         let stackSize = min(Int(header.stack_size), record.count - headerSize)
@@ -120,12 +133,15 @@ final class UserStackCollector {
         let sample = UnwoundSample(
             pid: header.pid, tid: mergeThreads ? 0 : header.tid, comm: comm, userStack: result.addresses,
             truncated: truncated, kernelStackID: header.kernel_stack_id)
-        if valueOnFinish {
-            pending[PendingKey(tid: header.join_tid, level: header.level)] = sample
-        } else {
-            totals[[sample], default: 0] += header.value
-        }
         if method == .auto { judge(header.pid, unwinder) }
+        return (header, sample)
+    }
+
+    /// Forgets what was read of a process that changed its mappings (an exec), so its next
+    /// sample is unwound, and in auto mode judged, anew.
+    func forget(pid: UInt32) {
+        unwinders[pid] = nil
+        judged.remove(pid)
     }
 
     private func unwinder(for pid: UInt32) -> ProcessUnwinder {

@@ -22,8 +22,11 @@ public struct Memleak: ParsableCommand {
             User mode (-p PID or -c COMMAND) probes malloc, calloc, realloc, free, posix_memalign, \
             aligned_alloc, valloc, memalign, pvalloc, mmap and munmap in the process's libc; kernel \
             mode (neither) follows the kmem trace events kmalloc/kfree, kmem_cache_alloc/free and \
-            mm_page_alloc/free. User stacks need frame pointers. A report comes every interval \
-            (default 5 s) and once more at the end: Ctrl-C, or the traced process's exit.
+            mm_page_alloc/free. User stacks are walked by frame pointers (--unwind fp, the default); \
+            for code built without them, --unwind dwarf copies each allocation's stack and unwinds it \
+            with the code's CFI (auto: only in processes without frame pointers), at a cost per \
+            allocation: consider -s. A report comes every interval (default 5 s) and once more at \
+            the end: Ctrl-C, or the traced process's exit.
             """)
 
     @Option(name: .shortAndLong, help: "The PID to trace; if not specified, trace kernel allocs.")
@@ -77,6 +80,8 @@ public struct Memleak: ParsableCommand {
 
     @OptionGroup var intervals: IntervalOptions
 
+    @OptionGroup var unwind: UnwindOptions
+
     public init() {}
 
     public func validate() throws {
@@ -87,6 +92,12 @@ public struct Memleak: ParsableCommand {
         if stackStorageSize == 0 { throw ValidationError("--stack-storage-size must be above 0") }
         if let command, command.allSatisfy({ $0 == " " }) { throw ValidationError("-c needs a command") }
         try intervals.check()
+        try unwind.check()
+        // bcc's users know kernel mode's stacks as kernel stacks: an unwinder for user
+        // stacks there is a mistake worth saying, not ignoring.
+        if pid == nil && command == nil && unwind.copiesStacks {
+            throw ValidationError("--unwind \(unwind.method.rawValue) walks user stacks: use it with -p PID or -c COMMAND")
+        }
     }
 
     public func run() throws {
@@ -101,6 +112,7 @@ public struct Memleak: ParsableCommand {
         let held = try command.map(HeldCommand.init)
         let target = pid ?? held?.pid
         let mode: OutstandingAllocations.Mode = target.map { .user(pid: $0) } ?? .kernel
+        let copiesStacks = target != nil && unwind.copiesStacks
         let kernelEvents = target == nil ? Self.kernelEvents.filter { KernelHooks.hasEvent("kmem", $0.event) } : []
         if target == nil && kernelEvents.isEmpty { throw ValidationError("this kernel has no kmem trace events") }
 
@@ -119,6 +131,7 @@ public struct Memleak: ParsableCommand {
             try spec.setGlobal("trace_calls", to: trace)
             try spec.setGlobal("page_size", to: UInt64(sysconf(Int32(_SC_PAGESIZE))))
             try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
+            if copiesStacks { try configureCopies(&spec) }
         }
         if let target {
             try attachAllocators(object, pid: target, sessions: sessions)
@@ -129,9 +142,22 @@ public struct Memleak: ParsableCommand {
         let loop = try EventLoop()
         let symbolizer = StackSymbolizer()
         let printer = MemleakPrinter(symbolizer: symbolizer, json: json, showAllocs: showAllocs)
-        if trace {
-            let ring = try RingBuffer(map: object.map("events"))
-            try loop.watch(ring) { bytes in printer.printCall(bytes.loadUnaligned(as: memleak_event.self)) }
+        let copied = copiesStacks
+            ? CopiedAllocationStacks(collector: try UserStackCollector(object: object, symbolizer: symbolizer, method: unwind.method, mergeThreads: true))
+            : nil
+        // One ring for both: -t's calls (a memleak_event each) and stack copies (larger).
+        var ring: RingBuffer?
+        func handleRecord(_ bytes: UnsafeRawBufferPointer) {
+            if bytes.count == MemoryLayout<memleak_event>.size {
+                printer.printCall(bytes.loadUnaligned(as: memleak_event.self))
+            } else {
+                copied?.handle(bytes)
+            }
+        }
+        if trace || copied != nil {
+            let events = try RingBuffer(map: object.map("events"))
+            try loop.watch(events) { handleRecord($0) }
+            ring = events
         }
         // Stop when the traced process ends (its allocations are then reported as it left them).
         var targetExit: FileDescriptor?
@@ -161,18 +187,26 @@ public struct Memleak: ParsableCommand {
         var maps: String?
         var latest = OutstandingAllocations()
         func report() throws {
+            // Copies still in the ring first, so their allocations have frames.
+            if copied != nil { _ = ring?.consume { handleRecord($0) } }
             latest = combinedOnly
-                ? try OutstandingAllocations.readCombined(from: object, mode: mode)
-                : try OutstandingAllocations.read(from: object, mode: mode, minimumAgeNanoseconds: older * 1_000_000)
+                ? try OutstandingAllocations.readCombined(from: object, mode: mode, copied: copied)
+                : try OutstandingAllocations.read(from: object, mode: mode, minimumAgeNanoseconds: older * 1_000_000, copied: copied)
             printer.print(latest, top: top)
+            try copied?.prune(object)
         }
         try loop.every(interval / Double(ticksPerReport), count: intervals.count.map { $0 * ticksPerReport }) {
             if let target, let now = readSmallFile("/proc/\(target)/maps", limit: 16 << 20), now != maps {
                 maps = now
                 symbolizer.refresh(pid: target)
+                copied?.collector.forget(pid: target)
             }
             tick += 1
-            if tick % ticksPerReport == 0 { try report() }
+            if tick % ticksPerReport == 0 {
+                try report()
+            } else if tick % 10 == 0 {
+                try copied?.prune(object)
+            }
         }
         let stop = try loop.run()
         if stop != .intervalsDone { try report() }
@@ -184,8 +218,27 @@ public struct Memleak: ParsableCommand {
             Output.standardError.line("WARNING: \(lost.0 + lost.1) stacks could not be stored (\(lost.0) hash collisions); "
                 + "consider increasing --stack-storage-size (now \(stackStorageSize)).")
         }
-        reportLostEvents(object)
+        if let copied {
+            copied.collector.reportProblems(userStackBytes: unwind.userStackBytes)
+            if let lost = try? object.global("lost_events", as: UInt64.self), lost > 0 {
+                Output.standardError.line("WARNING: \(lost) user stack copies or events were lost (ring buffer full); "
+                    + "their allocations show as [Missed User Stack]. Consider -s to sample allocations.")
+            }
+        } else {
+            reportLostEvents(object)
+        }
         object.close()
+    }
+
+    /// --unwind dwarf/auto: the unwind globals, the scratch slots, a ring large enough for
+    /// the copies, and room in `combined_allocs` for a pseudo stack id per live allocation
+    /// (allocated on use, as `allocs`).
+    private func configureCopies(_ spec: inout ObjectSpec) throws {
+        try unwind.configure(&spec)
+        try spec.updateMap("combined_allocs") {
+            $0.maxEntries = 1_000_000
+            $0.flags |= 1  // BPF_F_NO_PREALLOC
+        }
     }
 
     /// The outstanding allocations as a heap profile, as pprof's own heap profiles name them.

@@ -32,7 +32,9 @@ struct OutstandingAllocations {
     }
 
     /// Sums the allocations at least `minimumAgeNanoseconds` old from the `allocs` map.
-    static func read(from object: BPFObject, mode: Mode, minimumAgeNanoseconds: UInt64) throws -> OutstandingAllocations {
+    /// `copied`: the frames of pseudo stack ids (--unwind dwarf/auto).
+    static func read(from object: BPFObject, mode: Mode, minimumAgeNanoseconds: UInt64,
+                     copied: CopiedAllocationStacks? = nil) throws -> OutstandingAllocations {
         let allocs = try TypedMap<UInt64, alloc_info>(object.map("allocs"))
         let now = Clock.monotonicNanoseconds()
         var sums: [Int32: (bytes: UInt64, allocations: UInt64)] = [:]
@@ -45,38 +47,48 @@ struct OutstandingAllocations {
             result.allocations.append(Allocation(address: address, size: info.size))
         }
         result.allocations.sort { ($0.size, $0.address) < ($1.size, $1.address) }
-        try result.fill(from: object, mode: mode, sums: sums)
+        try result.fill(from: object, mode: mode, sums: sums, copied: copied)
         return result
     }
 
     /// The per-stack sums the kernel keeps (`combined_allocs`): no ages, no addresses.
-    static func readCombined(from object: BPFObject, mode: Mode) throws -> OutstandingAllocations {
+    static func readCombined(from object: BPFObject, mode: Mode, copied: CopiedAllocationStacks? = nil) throws -> OutstandingAllocations {
         let combined = try TypedMap<Int32, combined_alloc_info>(object.map("combined_allocs"))
         var sums: [Int32: (bytes: UInt64, allocations: UInt64)] = [:]
         for (id, info) in try combined.entries() where info.number_of_allocs > 0 && info.number_of_allocs < 1 << 63 {
             sums[id] = (info.total_size, info.number_of_allocs)
         }
         var result = OutstandingAllocations()
-        try result.fill(from: object, mode: mode, sums: sums)
+        try result.fill(from: object, mode: mode, sums: sums, copied: copied)
         return result
     }
 
-    private mutating func fill(from object: BPFObject, mode: Mode, sums: [Int32: (bytes: UInt64, allocations: UInt64)]) throws {
+    /// Turns the sums by stack id into stacks, summing ids whose frames are the same (the
+    /// pseudo ids of copied stacks: one per allocation).
+    private mutating func fill(from object: BPFObject, mode: Mode, sums: [Int32: (bytes: UInt64, allocations: UInt64)],
+                               copied: CopiedAllocationStacks?) throws {
         let stackMap = try StackTraceMap(object.map("stack_traces"))
+        var byLevel: [StackSamples.Level: (bytes: UInt64, allocations: UInt64)] = [:]
         for (id, sum) in sums {
-            let frames = try stackMap.frames(id: id)
-            let error = min(id, 0)
             let level: StackSamples.Level
             switch mode {
+            case .user(let pid) where CopiedAllocationStacks.isPseudo(id):
+                // No frames: the copy was lost (ring full), shown as [Missed User Stack].
+                let frames = copied?.frames(id)
+                level = StackSamples.Level(pid: pid, comm: "", userStack: frames?.addresses ?? [], kernelStack: [],
+                                           userStackError: frames == nil ? Int32(UNWIND_COPIED) : 0,
+                                           kernelStackError: StackSamples.efault, userStackTruncated: frames?.truncated ?? false)
             case .user(let pid):
-                level = StackSamples.Level(pid: pid, comm: "", userStack: frames, kernelStack: [],
-                                           userStackError: error, kernelStackError: StackSamples.efault)
+                level = StackSamples.Level(pid: pid, comm: "", userStack: try stackMap.frames(id: id), kernelStack: [],
+                                           userStackError: min(id, 0), kernelStackError: StackSamples.efault)
             case .kernel:
-                level = StackSamples.Level(pid: 0, comm: "", userStack: [], kernelStack: frames,
-                                           userStackError: StackSamples.efault, kernelStackError: error)
+                level = StackSamples.Level(pid: 0, comm: "", userStack: [], kernelStack: try stackMap.frames(id: id),
+                                           userStackError: StackSamples.efault, kernelStackError: min(id, 0))
             }
-            stacks.append(Stack(level: level, bytes: sum.bytes, allocations: sum.allocations))
+            byLevel[level, default: (0, 0)].bytes += sum.bytes
+            byLevel[level, default: (0, 0)].allocations += sum.allocations
         }
+        for (level, sum) in byLevel { stacks.append(Stack(level: level, bytes: sum.bytes, allocations: sum.allocations)) }
         stacks.sort { ($0.bytes, $0.allocations) < ($1.bytes, $1.allocations) }
     }
 

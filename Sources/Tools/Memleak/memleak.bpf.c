@@ -6,12 +6,19 @@
 // uretprobes on their returns take the address and the caller's stack (at the return the
 // frame pointers are the caller's, so the innermost frame is the allocating function).
 // Kernel mode: the kmem trace events, which carry address and size together.
+//
+// --unwind dwarf/auto (user mode): the kernel cannot walk a stack without frame pointers,
+// so an allocation is kept under a pseudo stack id of its own (see memleak.h) and its
+// registers and stack copy go through the ring, tagged with that id, to be unwound in
+// user space at once. The maps stay as they are: frees subtract from the pseudo id's sums
+// just as from a real stack's, and user space groups the ids by their unwound frames.
 #include "vmlinux.h"
 #include "bpf_helpers.h"
 #include "stacks.h"
 #include "memleak.h"
 #include "bpfkit_stacks.h"
 #include "bpfkit_events.h"
+#include "bpfkit_unwind.h"
 
 static u32 (*bpf_get_prandom_u32)(void) = (void *)7;
 
@@ -90,20 +97,58 @@ static __always_inline bool wanted(uint64_t size) {
     return sample_rate <= 1 || bpf_get_prandom_u32() % sample_rate == 0;
 }
 
+// --unwind dwarf/auto: pseudo stack ids handed out so far (wraps after about 2^30).
+uint32_t pseudo_sequence = 0;
+
+static __always_inline int32_t next_pseudo_id(void) {
+    uint32_t sequence = __sync_fetch_and_add(&pseudo_sequence, 1);
+    return MEMLEAK_PSEUDO_FIRST - (int32_t)(sequence % MEMLEAK_PSEUDO_SPAN);
+}
+
+// Sends the allocating thread's registers and stack, to be unwound in user space under
+// `pseudo_id`. At an allocator's return the registers are its caller's (the uretprobe put
+// the return address back in ip), so the innermost frame is the allocating function, as
+// with bpf_get_stackid.
+static __always_inline int send_copy(uint32_t pid, int32_t pseudo_id) {
+    char comm[16];
+    bpf_get_current_comm(comm, sizeof(comm));
+    uint32_t tid = (uint32_t)bpf_get_current_pid_tgid();
+    return send_user_stack(pid, tid, comm, -EFAULT, (uint64_t)(int64_t)pseudo_id, tid, 0);
+}
+
+// A copy that could not be sent: its allocation moves to MEMLEAK_PSEUDO_LOST, so lost
+// copies share one combined_allocs entry instead of keeping one each. (The address is not
+// freed meanwhile: the allocator has not returned it to its caller yet.)
+static __always_inline void keep_as_lost(uint64_t address, int32_t pseudo_id, uint64_t size) {
+    struct alloc_info *kept = bpf_map_lookup_elem(&allocs, &address);
+    if (!kept || kept->stack_id != pseudo_id)
+        return;
+    uncount(pseudo_id, size);
+    bpf_map_delete_elem(&combined_allocs, &pseudo_id);
+    kept->stack_id = MEMLEAK_PSEUDO_LOST;
+    count(MEMLEAK_PSEUDO_LOST, size);
+}
+
 // Keeps an allocation that succeeded. An address still held (its free was missed) is
 // replaced, and its old stack's sums are corrected.
 static __always_inline void record(void *ctx, uint64_t address, uint64_t size, uint64_t stack_flags) {
+    uint32_t pid = bpf_get_current_pid_tgid() >> 32;
+    bool copied = (stack_flags & BPF_F_USER_STACK) && copies_user_stack(pid);
     struct alloc_info info = {
         .size = size,
         .timestamp_ns = bpf_ktime_get_ns(),
-        .stack_id = stack_id(ctx, stack_flags),
-        .pid = bpf_get_current_pid_tgid() >> 32,
+        .stack_id = copied ? next_pseudo_id() : stack_id(ctx, stack_flags),
+        .pid = pid,
     };
     struct alloc_info *old = bpf_map_lookup_elem(&allocs, &address);
     if (old)
         uncount(old->stack_id, old->size);
     bpf_map_update_elem(&allocs, &address, &info, BPF_ANY);
     count(info.stack_id, size);
+    // After count(): user space keeps a pseudo id's frames only while combined_allocs
+    // holds allocations under it, so the entry must exist before the frames arrive.
+    if (copied && send_copy(pid, info.stack_id) < 0)
+        keep_as_lost(address, info.stack_id, size);
     emit(address, size, MEMLEAK_ALLOC);
 }
 
