@@ -137,7 +137,7 @@ public struct FoldedStacks {
         if regular {
             let start = max(0, Int(lseek(descriptor, 0, SEEK_CUR)))
             let size = max(Int(info.st_size), start)
-            (read, tally) = try SortingReader.read(descriptor, name: name, start: start, size: size, chunks: chunks, asBaseline: asBaseline)
+            (read, tally) = try SortingReader.read(descriptor, name: name, start: start, size: size, parts: chunks, asBaseline: asBaseline)
             // Leave the descriptor at the end, as reading it through would.
             _ = lseek(descriptor, off_t(size), SEEK_SET)
         } else {

@@ -90,10 +90,10 @@ struct SortingReaderTests {
         Self.expectSortedPreorder(stacks.frameTree)
     }
 
-    @Test("a pipe read in small chunks equals the whole; lines cross chunk boundaries")
+    @Test("a pipe read in small blocks equals the whole; lines cross block boundaries")
     func pipeInChunks() throws {
         let text = Self.randomStacks(1500, seed: 9).map { $0.joined(separator: ";") + " 1\n" }.joined() + "last;line 5"
-        for chunkBytes in [64, 1000, 1 << 20] {
+        for blockBytes in [64, 1000, 1 << 20] {
             var ends: [Int32] = [0, 0]
             #expect(pipe(&ends) == 0)
             let writeEnd = ends[1]
@@ -110,9 +110,9 @@ struct SortingReaderTests {
                 close(writeEnd)
             }
             writer.start()
-            let (tree, tally) = try SortingReader.readStream(ends[0], name: "pipe", asBaseline: false, chunkBytes: chunkBytes)
+            let (tree, tally) = try SortingReader.readStream(ends[0], name: "pipe", asBaseline: false, blockBytes: blockBytes)
             close(ends[0])
-            #expect(FoldedStacks(tree: tree) == FoldedStacks(text), "chunks of \(chunkBytes)")
+            #expect(FoldedStacks(tree: tree) == FoldedStacks(text), "blocks of \(blockBytes)")
             #expect(tally.lines == 1501)
             Self.expectSortedPreorder(tree)
         }

@@ -1,0 +1,235 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One reader's share of a folded profile, read front to back with every frame interned
+/// once: each stack becomes a run of name ids in one flat array, so the text is never held
+/// and the later sort and build (``RankSorter``, ``FrameTree/build(sortedRuns:names:asBaseline:)``)
+/// work on small integers rather than on bytes spread over the text.
+///
+/// Text order keeps the name table's look-ups close together (a frame's name was usually
+/// seen a few lines before); a stack seen just before (unaggregated profiles repeat their
+/// hot stacks) only adds to that stack's counts.
+struct InternedStacks {
+    /// This reader's names; ids are local until ``renumber(_:)`` maps them to global ranks.
+    var names = FrameNames()
+    /// Name ids of every stack's frames, root first, one stack after another.
+    var frames = RawArray<UInt32>(capacity: 1 << 16)
+    /// Stack `s` is `frames[starts[s] ..< starts[s + 1]]`.
+    var starts = RawArray<Int>(capacity: 1 << 12)
+    var counts = RawArray<Double>(capacity: 1 << 12)
+    /// Baseline ("before") counts, NaN where the line had one count.
+    var befores = RawArray<Double>(capacity: 1 << 12)
+    var tally = SortingReader.Tally()
+    private var repeats = RepeatedStacks(enabled: true)
+    /// The current stack's frames: their name hashes and where each ends.
+    private var hashes = RawArray<UInt64>(capacity: 256)
+    private var ends = RawArray<Int>(capacity: 256)
+    /// The text of the last stack interned (in the current block), whose frames end at `ends`.
+    private var previous: UnsafePointer<UInt8>?
+    private var previousLength = 0
+    /// Where the memory touches of ``intern(_:_:)`` go, so they are not optimised away.
+    private(set) var sink: UInt64 = 0
+
+    /// `expectedBytes`: how much text this reader is to get, if known. Its arrays are sized
+    /// for it from the start: growing them while another reader runs would move their pages
+    /// (mremap), which stalls every thread of the process on its memory map lock and on
+    /// TLB flushes. Pages not reached are never touched, so this costs address space only.
+    init(expectedBytes: Int = 0) {
+        if expectedBytes > 0 {
+            frames.reserve(expectedBytes / 4)
+            let lines = expectedBytes / 32
+            starts.reserve(lines)
+            counts.reserve(lines)
+            befores.reserve(lines)
+        }
+        starts.append(0)
+    }
+
+    var stackCount: Int { counts.count }
+
+    func deallocate() {
+        names.deallocate()
+        frames.deallocate()
+        starts.deallocate()
+        counts.deallocate()
+        befores.deallocate()
+        repeats.deallocate()
+        hashes.deallocate()
+        ends.deallocate()
+    }
+
+    /// Reads every complete line of `text[0 ..< count]`; with `final`, a last line without
+    /// a newline too. Returns how many bytes were consumed (the rest starts a line).
+    mutating func parse(block text: UnsafePointer<UInt8>, count: Int, final: Bool) -> Int {
+        previous = nil  // the last block's text is gone
+        var position = 0
+        while position < count {
+            let rest = count - position
+            let length: Int
+            if let newline = memchr(text + position, 0x0A, rest) {
+                length = UnsafeRawPointer(newline) - UnsafeRawPointer(text + position)
+            } else {
+                guard final else { return position }
+                length = rest
+            }
+            add(line: text + position, length: length)
+            position += length + 1
+        }
+        return count
+    }
+
+    /// One line, without its newline.
+    @inline(__always)
+    private mutating func add(line: UnsafePointer<UInt8>, length: Int) {
+        switch FoldedParser.split(line: line, length: length) {
+        case .blank:
+            return
+        case .invalid:
+            tally.lines += 1
+            tally.invalid += 1
+            if tally.firstInvalid == 0 { tally.firstInvalid = tally.lines }
+        case let .stack(stackLength, count, before):
+            tally.lines += 1
+            if let earlier = repeats.lookup(line, stackLength) {
+                let stack = Int(earlier)
+                counts[stack] += count
+                if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
+                return
+            }
+            let shared = sharedFrames(line, stackLength)
+            if shared < 0 {
+                // The same stack as the line before.
+                let stack = stackCount - 1
+                counts[stack] += count
+                if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
+                return
+            }
+            repeats.store(line, stackLength, node: UInt32(stackCount))
+            intern(line, stackLength, shared: shared)
+            previous = line
+            previousLength = stackLength
+            starts.append(frames.count)
+            counts.append(count)
+            befores.append(before ?? .nan)
+        }
+    }
+
+    /// Appends the name ids of the frames of `stack[0 ..< length]` to `frames`. In passes
+    /// over the stack's frames (hash them all; touch their slots; read the candidate ids;
+    /// touch the candidates' offsets and bytes; confirm), so that the name table's cache
+    /// misses for one stack overlap instead of each waiting for the one before.
+    @inline(__always)
+    private mutating func intern(_ stack: UnsafePointer<UInt8>, _ length: Int, shared: Int) {
+        hashes.removeAll()
+        ends.removeLast(ends.count - shared)
+        frames.reserve(frames.count + shared + (length + 1) / 2)
+        if shared > 0 {
+            // The frames the last stack shares: its ids again.
+            let last = starts[stackCount - 1]
+            frames.append(frames.base + last, count: shared)
+            if ends[shared - 1] == length { return }
+        }
+        var position = shared == 0 ? 0 : ends[shared - 1] + 1
+        while true {
+            let end = FoldedParser.frameEnd(stack, from: position, length)
+            hashes.append(FrameNames.hash(stack + position, end - position))
+            ends.append(end)
+            if end == length { break }
+            position = end + 1
+        }
+        let count = hashes.count
+        let hashes = self.hashes.base
+        var touched: UInt64 = 0
+        for index in 0..<count { touched &+= names.slot(for: hashes[index]) }
+        let first = frames.count
+        for index in 0..<count { frames.append(names.candidate(for: hashes[index])) }
+        let ids = frames.base + first
+        for index in 0..<count { touched &+= UInt64(truncatingIfNeeded: names.offset(of: ids[index])) }
+        for index in 0..<count { touched &+= UInt64(names.firstByte(of: ids[index])) }
+        var start = shared == 0 ? 0 : ends[shared - 1] + 1
+        for index in 0..<count {
+            let end = ends[shared + index]
+            ids[index] = names.confirm(ids[index], stack + start, end - start, hash: hashes[index])
+            start = end + 1
+        }
+        sink &+= touched
+    }
+
+    /// How many whole frames `stack[0 ..< length]` shares with the last stack interned
+    /// (sorted profiles share long prefixes line after line), or -1 if it is the same stack.
+    @inline(__always)
+    private func sharedFrames(_ stack: UnsafePointer<UInt8>, _ length: Int) -> Int {
+        guard let previous else { return 0 }
+        let common = FoldedParser.commonPrefix(stack, length, previous, previousLength)
+        if common == length, length == previousLength { return -1 }
+        var shared = 0
+        let frameCount = ends.count
+        while shared < frameCount {
+            let end = ends[shared]
+            guard end < common || (end == common && (common == length || stack[common] == 0x3B)) else { break }
+            shared += 1
+        }
+        return shared
+    }
+
+    /// Replaces every local name id by `ranks[id]`.
+    func renumber(_ ranks: UnsafePointer<UInt32>) {
+        let frames = self.frames.base
+        for index in 0..<self.frames.count { frames[index] = ranks[Int(frames[index])] }
+    }
+
+    // MARK: Names in order
+
+    /// The names of every reader in byte order (a prefix first), each once, as one table
+    /// whose ids are those ranks; and per reader, each local id's rank. Frame-wise order of
+    /// stacks is then the order of their rank sequences.
+    static func rankNames(_ readers: UnsafeMutableBufferPointer<InternedStacks>) -> (FrameNames, [RawArray<UInt32>]) {
+        struct Entry {
+            var key: UInt64
+            var reader: UInt32
+            var id: UInt32
+        }
+        var total = 0
+        for reader in readers { total += reader.names.count }
+        let entries = UnsafeMutableBufferPointer<Entry>.allocate(capacity: max(total, 1))
+        defer { entries.deallocate() }
+        var filled = 0
+        for (index, reader) in readers.enumerated() {
+            for id in 0..<reader.names.count {
+                entries[filled] = Entry(key: prefixKey(reader.names.name(UInt32(id))), reader: UInt32(index), id: UInt32(id))
+                filled += 1
+            }
+        }
+        var sorted = UnsafeMutableBufferPointer(rebasing: entries[0..<total])
+        sorted.sort { left, right in
+            if left.key != right.key { return left.key < right.key }
+            return FrameNames.compare(readers[Int(left.reader)].names.name(left.id),
+                                      readers[Int(right.reader)].names.name(right.id)) < 0
+        }
+        var names = FrameNames()
+        let maps = readers.map { RawArray<UInt32>(zeroed: $0.names.count) }
+        var previous: UnsafeBufferPointer<UInt8>?
+        for entry in sorted {
+            let reader = readers[Int(entry.reader)]
+            let name = reader.names.name(entry.id)
+            if let previous, FrameNames.compare(previous, name) == 0 {
+                maps[Int(entry.reader)][Int(entry.id)] = UInt32(names.count - 1)
+            } else {
+                maps[Int(entry.reader)][Int(entry.id)] = names.intern(name.baseAddress!, name.count, hash: reader.names.hashes[Int(entry.id)])
+            }
+            previous = name
+        }
+        return (names, maps)
+    }
+
+    /// A name's first 8 bytes as a big-endian integer (zeros past its end): names whose
+    /// keys differ are in key order.
+    private static func prefixKey(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var key: UInt64 = 0
+        for index in 0..<min(name.count, 8) { key |= UInt64(name[index]) << (56 - 8 * index) }
+        return key
+    }
+}
