@@ -133,18 +133,26 @@ struct FrameNames {
     static func equal(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ length: Int) -> Bool {
         let left = UnsafeRawPointer(a)
         let right = UnsafeRawPointer(b)
-        var index = 0
-        while index + 8 <= length {
-            if left.loadUnaligned(fromByteOffset: index, as: UInt64.self) != right.loadUnaligned(fromByteOffset: index, as: UInt64.self) {
-                return false
+        if length >= 8 {
+            var index = 0
+            while index + 8 < length {
+                if left.loadUnaligned(fromByteOffset: index, as: UInt64.self) != right.loadUnaligned(fromByteOffset: index, as: UInt64.self) {
+                    return false
+                }
+                index += 8
             }
-            index += 8
+            // The last 1-8 bytes: a word ending at the last byte (overlapping bytes are equal).
+            return left.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+                == right.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
         }
-        while index < length {
-            if a[index] != b[index] { return false }
-            index += 1
+        if length >= 4 {
+            return left.loadUnaligned(as: UInt32.self) == right.loadUnaligned(as: UInt32.self)
+                && left.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+                == right.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
         }
-        return true
+        guard length > 0 else { return true }
+        // 1-3 bytes: the first, middle and last cover them all.
+        return a[0] == b[0] && a[length / 2] == b[length / 2] && a[length - 1] == b[length - 1]
     }
 
     /// A fast 64-bit hash of a short byte string: 8 bytes at a time, multiply-xorshift mixing.

@@ -26,6 +26,8 @@ extension FrameTree {
         var previous: UnsafePointer<UInt32>?
         var previousLength = 0
         var heads = runs.map { _ in 0 }
+        let readAhead = 8
+        var touched: UInt64 = 0
         while true {
             // The run whose next stack comes first.
             var chosen = -1
@@ -43,8 +45,17 @@ extension FrameTree {
             }
             guard chosen >= 0 else { break }
             let stacks = runs[chosen].stacks
-            let stack = Int(runs[chosen].order[heads[chosen]])
+            let order = runs[chosen].order
+            let stack = Int(order[heads[chosen]])
             heads[chosen] += 1
+            if heads[chosen] + readAhead < order.count {
+                // Sorted order visits the stacks anywhere in the run: load one a few places
+                // ahead now, so its cache misses overlap with this stack's work.
+                let next = Int(order[heads[chosen] + readAhead])
+                let start = stacks.starts[next]
+                touched &+= UInt64(stacks.frames[start]) &+ UInt64(stacks.frames[min(start + 16, stacks.starts[next + 1] - 1)])
+                    &+ stacks.counts[next].bitPattern &+ stacks.befores[next].bitPattern
+            }
             let start = stacks.starts[stack]
             let length = stacks.starts[stack + 1] - start
             let frames = stacks.frames.base + start
@@ -73,6 +84,7 @@ extension FrameTree {
         }
         storage.markSortedPreorder()
         tree.storage = storage
+        tree.sink = touched  // (keeps the loads)
         return tree
     }
 }

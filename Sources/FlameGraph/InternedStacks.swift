@@ -30,6 +30,9 @@ struct InternedStacks {
     /// The text of the last stack interned (in the current block), whose frames end at `ends`.
     private var previous: UnsafePointer<UInt8>?
     private var previousLength = 0
+    /// The stack of the last line interned.
+    private var previousStack = 0
+    private var distinct = DistinctStacks()
     /// Where the memory touches of ``intern(_:_:)`` go, so they are not optimised away.
     private(set) var sink: UInt64 = 0
 
@@ -59,6 +62,7 @@ struct InternedStacks {
         repeats.deallocate()
         hashes.deallocate()
         ends.deallocate()
+        distinct.deallocate()
     }
 
     /// Reads every complete line of `text[0 ..< count]`; with `final`, a last line without
@@ -94,27 +98,38 @@ struct InternedStacks {
         case let .stack(stackLength, count, before):
             tally.lines += 1
             if let earlier = repeats.lookup(line, stackLength) {
-                let stack = Int(earlier)
-                counts[stack] += count
-                if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
+                add(count, before, to: Int(earlier))
                 return
             }
             let shared = sharedFrames(line, stackLength)
             if shared < 0 {
                 // The same stack as the line before.
-                let stack = stackCount - 1
-                counts[stack] += count
-                if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
+                add(count, before, to: previousStack)
                 return
             }
-            repeats.store(line, stackLength, node: UInt32(stackCount))
             intern(line, stackLength, shared: shared)
             previous = line
             previousLength = stackLength
+            if let earlier = distinct.lookup(frames.base + starts[stackCount], frames.count - starts[stackCount], stackCount, starts.base) {
+                // Seen before, farther back: its frames are not kept twice.
+                frames.removeLast(frames.count - starts[stackCount])
+                repeats.store(line, stackLength, node: UInt32(earlier))
+                previousStack = earlier
+                add(count, before, to: earlier)
+                return
+            }
+            repeats.store(line, stackLength, node: UInt32(stackCount))
+            previousStack = stackCount
             starts.append(frames.count)
             counts.append(count)
             befores.append(before ?? .nan)
         }
+    }
+
+    @inline(__always)
+    private func add(_ count: Double, _ before: Double?, to stack: Int) {
+        counts[stack] += count
+        if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
     }
 
     /// Appends the name ids of the frames of `stack[0 ..< length]` to `frames`. In passes
@@ -128,7 +143,7 @@ struct InternedStacks {
         frames.reserve(frames.count + shared + (length + 1) / 2)
         if shared > 0 {
             // The frames the last stack shares: its ids again.
-            let last = starts[stackCount - 1]
+            let last = starts[previousStack]
             frames.append(frames.base + last, count: shared)
             if ends[shared - 1] == length { return }
         }
@@ -231,5 +246,77 @@ struct InternedStacks {
         var key: UInt64 = 0
         for index in 0..<min(name.count, 8) { key |= UInt64(name[index]) << (56 - 8 * index) }
         return key
+    }
+}
+
+/// The stacks an ``InternedStacks`` holds, by a hash of their name ids, so that a stack seen
+/// before (unaggregated profiles repeat theirs, often too far apart for ``RepeatedStacks``)
+/// is held once. It switches itself off when the first stacks show few repeats.
+struct DistinctStacks {
+    /// Open addressing, linear probing: the hash's high half over `stack + 1`, 0 for empty.
+    private var slots = RawArray<UInt64>(zeroed: 1 << 12)
+    private var mask = (1 << 12) - 1
+    /// Each stack's hash, for growing the table.
+    private var hashes = RawArray<UInt64>(capacity: 1 << 12)
+    private var enabled = true
+    private var lookups = 0
+    private var hits = 0
+
+    func deallocate() {
+        slots.deallocate()
+        hashes.deallocate()
+    }
+
+    /// An earlier stack with the ids `ids[0 ..< count]`, or nil after recording them as
+    /// stack `stack` (stack `s` starts at `ids' array[starts[s]]`, where `ids` is the end).
+    @inline(__always)
+    mutating func lookup(_ ids: UnsafePointer<UInt32>, _ count: Int, _ stack: Int, _ starts: UnsafePointer<Int>) -> Int? {
+        guard enabled else { return nil }
+        lookups += 1
+        if lookups == 16384, hits * 20 < lookups {
+            // Hardly any repeats: stop paying for them.
+            enabled = false
+            slots.deallocate()
+            hashes.deallocate()
+            slots = RawArray(capacity: 4)
+            hashes = RawArray(capacity: 4)
+            return nil
+        }
+        let hash = FrameNames.hash(UnsafeRawPointer(ids).assumingMemoryBound(to: UInt8.self), 4 * count)
+        let tag = hash >> 32
+        let base = ids - starts[stack]
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let entry = slots[slot]
+            if entry == 0 { break }
+            if entry >> 32 == tag {
+                let earlier = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
+                let start = starts[earlier]
+                if starts[earlier + 1] - start == count,
+                   FrameNames.equal(UnsafeRawPointer(base + start).assumingMemoryBound(to: UInt8.self),
+                                    UnsafeRawPointer(ids).assumingMemoryBound(to: UInt8.self), 4 * count) {
+                    hits += 1
+                    return earlier
+                }
+            }
+            slot = (slot + 1) & mask
+        }
+        slots[slot] = tag << 32 | UInt64(stack + 1)
+        hashes.append(hash)
+        if hashes.count * 2 > mask { grow() }
+        return nil
+    }
+
+    private mutating func grow() {
+        let capacity = (mask + 1) * 2
+        slots.deallocate()
+        slots = RawArray(zeroed: capacity)
+        mask = capacity - 1
+        for stack in 0..<hashes.count {
+            let hash = hashes[stack]
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = (hash >> 32) << 32 | UInt64(stack + 1)
+        }
     }
 }
