@@ -24,8 +24,7 @@ struct InternedStacks {
     var befores = RawArray<Double>(capacity: 1 << 12)
     var tally = SortingReader.Tally()
     private var repeats = RepeatedStacks(enabled: true)
-    /// The current stack's frames: their name hashes and where each ends.
-    private var hashes = RawArray<UInt64>(capacity: 256)
+    /// Where each of the last interned stack's frames ends.
     private var ends = RawArray<Int>(capacity: 256)
     /// The text of the last stack interned (in the current block), whose frames end at `ends`.
     private var previous: UnsafePointer<UInt8>?
@@ -33,8 +32,6 @@ struct InternedStacks {
     /// The stack of the last line interned.
     private var previousStack = 0
     private var distinct = DistinctStacks()
-    /// Where the memory touches of ``intern(_:_:)`` go, so they are not optimised away.
-    private(set) var sink: UInt64 = 0
 
     /// `expectedBytes`: how much text this reader is to get, if known. Its arrays are sized
     /// for it from the start: growing them while another reader runs would move their pages
@@ -60,7 +57,6 @@ struct InternedStacks {
         counts.deallocate()
         befores.deallocate()
         repeats.deallocate()
-        hashes.deallocate()
         ends.deallocate()
         distinct.deallocate()
     }
@@ -132,13 +128,11 @@ struct InternedStacks {
         if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
     }
 
-    /// Appends the name ids of the frames of `stack[0 ..< length]` to `frames`. In passes
-    /// over the stack's frames (hash them all; touch their slots; read the candidate ids;
-    /// touch the candidates' offsets and bytes; confirm), so that the name table's cache
-    /// misses for one stack overlap instead of each waiting for the one before.
+    /// Appends the name ids of the frames of `stack[0 ..< length]` to `frames`, `shared`
+    /// of them the same as the last stack's (``sharedFrames(_:_:)``); `ends` becomes
+    /// where each frame ends.
     @inline(__always)
     private mutating func intern(_ stack: UnsafePointer<UInt8>, _ length: Int, shared: Int) {
-        hashes.removeAll()
         ends.removeLast(ends.count - shared)
         frames.reserve(frames.count + shared + (length + 1) / 2)
         if shared > 0 {
@@ -149,28 +143,47 @@ struct InternedStacks {
         }
         var position = shared == 0 ? 0 : ends[shared - 1] + 1
         while true {
-            let end = FoldedParser.frameEnd(stack, from: position, length)
-            hashes.append(FrameNames.hash(stack + position, end - position))
+            let (end, hash) = FrameNames.frame(stack, from: position, length)
+            frames.append(names.intern(stack + position, end - position, hash: hash))
             ends.append(end)
             if end == length { break }
             position = end + 1
         }
-        let count = hashes.count
-        let hashes = self.hashes.base
-        var touched: UInt64 = 0
-        for index in 0..<count { touched &+= names.slot(for: hashes[index]) }
-        let first = frames.count
-        for index in 0..<count { frames.append(names.candidate(for: hashes[index])) }
-        let ids = frames.base + first
-        for index in 0..<count { touched &+= UInt64(truncatingIfNeeded: names.offset(of: ids[index])) }
-        for index in 0..<count { touched &+= UInt64(names.firstByte(of: ids[index])) }
-        var start = shared == 0 ? 0 : ends[shared - 1] + 1
-        for index in 0..<count {
-            let end = ends[shared + index]
-            ids[index] = names.confirm(ids[index], stack + start, end - start, hash: hashes[index])
-            start = end + 1
+    }
+
+    /// Puts the stacks in frame-wise order, sorting them unless they are already (as
+    /// stackcollapse writes them); the name ids must be ranks (``renumber(_:)``).
+    ///
+    /// The stacks are copied in their new order into new arrays, in one tight loop whose
+    /// loads do not depend on each other, so the cache misses of reading them from anywhere
+    /// overlap; the tree is then built from memory read front to back.
+    mutating func arrange() {
+        let stacks = stackCount
+        guard !RankSorter.isSorted(frames: frames.base, starts: starts.base, count: stacks) else { return }
+        let order = RawArray<UInt32>(zeroed: stacks)
+        defer { order.deallocate() }
+        RankSorter.sort(frames: frames.base, starts: starts.base, count: stacks, into: order.base)
+        var newFrames = RawArray<UInt32>(capacity: frames.count)
+        var newStarts = RawArray<Int>(capacity: stacks + 1)
+        var newCounts = RawArray<Double>(capacity: stacks)
+        var newBefores = RawArray<Double>(capacity: stacks)
+        newStarts.append(0)
+        for index in 0..<stacks {
+            let stack = Int(order[index])
+            let start = starts[stack]
+            newFrames.append(frames.base + start, count: starts[stack + 1] - start)
+            newStarts.append(newFrames.count)
+            newCounts.append(counts[stack])
+            newBefores.append(befores[stack])
         }
-        sink &+= touched
+        frames.deallocate()
+        starts.deallocate()
+        counts.deallocate()
+        befores.deallocate()
+        frames = newFrames
+        starts = newStarts
+        counts = newCounts
+        befores = newBefores
     }
 
     /// How many whole frames `stack[0 ..< length]` shares with the last stack interned

@@ -15,6 +15,11 @@ struct RankSorter {
     private let starts: UnsafePointer<Int>
     private let entries: UnsafeMutablePointer<Entry>
 
+    /// Where ``advance(_:_:from:)``'s read-ahead goes, so the loads are not optimised away.
+    private let sink: UnsafeMutablePointer<UInt32>
+    /// How many stacks' ranks are read ahead at a time.
+    private static let touchBlock = 16
+
     /// Below this many, a group is sorted by insertion with whole comparisons.
     private static let insertionLimit = 12
 
@@ -22,8 +27,13 @@ struct RankSorter {
     /// frame-wise order, written to `order`; equal stacks keep no particular order.
     static func sort(frames: UnsafePointer<UInt32>, starts: UnsafePointer<Int>, count: Int, into order: UnsafeMutablePointer<UInt32>) {
         let entries = UnsafeMutablePointer<Entry>.allocate(capacity: max(count, 1))
-        defer { entries.deallocate() }
-        let sorter = RankSorter(frames: frames, starts: starts, entries: entries)
+        let sink = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        sink.initialize(to: 0)
+        defer {
+            entries.deallocate()
+            sink.deallocate()
+        }
+        let sorter = RankSorter(frames: frames, starts: starts, entries: entries, sink: sink)
         for index in 0..<count { entries[index] = Entry(key: sorter.key(UInt32(index), depth: 0), stack: UInt32(index)) }
         sorter.sort(0, count, depth: 0)
         for index in 0..<count { order[index] = entries[index].stack }
@@ -136,14 +146,28 @@ struct RankSorter {
         let reference = frames + starts[first]
         let referenceLength = starts[first + 1] - starts[first]
         var shared = referenceLength
-        for position in (low + 1)..<high {
-            let stack = Int(entries[position].stack)
-            let length = starts[stack + 1] - starts[stack]
-            let limit = min(referenceLength, length, shared + 2)
-            let common = Self.commonPrefix(reference, frames + starts[stack], from: depth, limit: limit)
-            entries[position].key = UInt64(common)  // until the keys are loaded below
-            shared = min(shared, common)
+        var block = low + 1
+        var touched: UInt32 = 0
+        while block < high {
+            let blockEnd = min(block + Self.touchBlock, high)
+            // The stacks lie anywhere in the run: read one rank of each first, in a loop of
+            // independent loads, so their cache misses overlap instead of each waiting for
+            // the one before.
+            for position in block..<blockEnd {
+                let stack = Int(entries[position].stack)
+                touched &+= frames[min(starts[stack] + depth, starts[stack + 1] - 1)]
+            }
+            for position in block..<blockEnd {
+                let stack = Int(entries[position].stack)
+                let length = starts[stack + 1] - starts[stack]
+                let limit = min(referenceLength, length, shared + 2)
+                let common = Self.commonPrefix(reference, frames + starts[stack], from: depth, limit: limit)
+                entries[position].key = UInt64(common)  // until the keys are loaded below
+                shared = min(shared, common)
+            }
+            block = blockEnd
         }
+        sink.pointee &+= touched
         let sharedKey = key(UInt32(first), depth: shared)
         entries[low].key = sharedKey
         for position in (low + 1)..<high {

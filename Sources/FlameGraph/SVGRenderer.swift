@@ -198,7 +198,8 @@ public struct SVGRenderer: Sendable {
                 fill[parentSlot - 1] += 1
             }
         }
-        let sorted = !options.flameChart && tree.merging == .everywhere
+        // (In a sorted-preorder tree, id order is name order already.)
+        let sorted = !options.flameChart && tree.merging == .everywhere && !tree.isSortedPreorder
         let starts = RawArray<Double>(zeroed: drawnCount)
         defer { starts.deallocate() }
         for index in 0..<drawnCount {

@@ -155,26 +155,17 @@ enum SortingReader {
     /// tables are freed on the way.
     static func tree(of readers: UnsafeMutableBufferPointer<InternedStacks>, threads: Int, asBaseline: Bool) -> FrameTree {
         let (names, ranks) = InternedStacks.rankNames(readers)
-        let orders = readers.map { RawArray<UInt32>(zeroed: $0.stackCount) }
-        defer { for order in orders { order.deallocate() } }
         let threads = max(1, min(threads, readers.count))
         WorkerThreads.run(threads) { worker in
             for index in stride(from: worker, to: readers.count, by: threads) {
                 readers[index].renumber(ranks[index].base)
                 readers[index].names.deallocate()
                 readers[index].names = FrameNames()
-                let stacks = readers[index]
-                let order = orders[index]
-                if RankSorter.isSorted(frames: stacks.frames.base, starts: stacks.starts.base, count: stacks.stackCount) {
-                    for stack in 0..<stacks.stackCount { order[stack] = UInt32(stack) }
-                } else {
-                    RankSorter.sort(frames: stacks.frames.base, starts: stacks.starts.base, count: stacks.stackCount, into: order.base)
-                }
+                readers[index].arrange()
             }
         }
         for rank in ranks { rank.deallocate() }
-        let runs = readers.indices.map { FrameTree.SortedRun(stacks: readers[$0], order: orders[$0]) }
-        return FrameTree.build(sortedRuns: runs, names: names, asBaseline: asBaseline)
+        return FrameTree.build(sortedRuns: readers, names: names, asBaseline: asBaseline)
     }
 }
 

@@ -51,6 +51,31 @@ struct SortingReaderTests {
         #expect(isSorted)
     }
 
+    @Test("a frame's hash taken while finding its end equals the hash of its bytes, at every length")
+    func frameHash() {
+        var rng = SeededGenerator(seed: 11)
+        for _ in 0..<2000 {
+            let length = Int.random(in: 1...70, using: &rng)
+            let stack: [UInt8] = (0..<length).map { _ in
+                Int.random(in: 0..<6, using: &rng) == 0 ? 0x3B : UInt8.random(in: 0...255, using: &rng)
+            }
+            stack.withUnsafeBufferPointer { bytes in
+                var position = 0
+                while true {
+                    let (end, hash) = FrameNames.frame(bytes.baseAddress!, from: position, length)
+                    #expect(end == (stack[position...].firstIndex(of: 0x3B) ?? length))
+                    #expect(hash == FrameNames.hash(bytes.baseAddress! + position, end - position))
+                    if end == length { break }
+                    position = end + 1
+                }
+            }
+        }
+        // Zero padding and length: a name and the same name with NUL bytes after it differ.
+        let names: [[UInt8]] = [[0x61], [0x61, 0], [0x61, 0, 0, 0, 0, 0, 0, 0], []]
+        let hashes = Set(names.map { name in name.withUnsafeBufferPointer { FrameNames.hash($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, name.count) } })
+        #expect(hashes.count == names.count)
+    }
+
     @Test("the byte mapping keeps order for every pair of bytes but ';', which comes first")
     func byteMapping() {
         var misordered: [(Int, Int)] = []
