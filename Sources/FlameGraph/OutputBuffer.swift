@@ -151,14 +151,13 @@ final class OutputBuffer {
         }
         if value < 0, rounded != 0 { append(UInt8(ascii: "-")) }
         let whole = UInt64(rounded)
-        var groups: [UInt64] = []
-        var rest = whole
-        repeat {
-            groups.append(rest % 1000)
-            rest /= 1000
-        } while rest > 0
-        append(unsigned: groups[groups.count - 1])
-        for group in groups.dropLast().reversed() {
+        // The groups of three digits from the highest down (no array per number).
+        var divisor: UInt64 = 1
+        while whole / divisor >= 1000 { divisor *= 1000 }
+        append(unsigned: whole / divisor)
+        while divisor > 1 {
+            divisor /= 1000
+            let group = whole / divisor % 1000
             append(UInt8(ascii: ","))
             if group < 100 { append(UInt8(ascii: "0")) }
             if group < 10 { append(UInt8(ascii: "0")) }

@@ -62,6 +62,7 @@ enum SortingReader {
         WorkerThreads.run(parts) { part in
             do throws(FlameGraphError) {
                 try readRange(descriptor, name: name, from: bounds[part], to: bounds[part + 1], into: &readers[part])
+                readers[part].sortNames()
             } catch {
                 failures[part] = error
             }
@@ -99,6 +100,7 @@ enum SortingReader {
             }
         }
         _ = readers[0].parse(block: buffer.base, count: filled, final: true)
+        readers[0].sortNames()
         return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
     }
 
@@ -139,6 +141,7 @@ enum SortingReader {
             readers.deallocate()
         }
         _ = readers[0].parse(block: text, count: count, final: true)
+        readers[0].sortNames()
         return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
     }
 
