@@ -44,9 +44,20 @@ extension FrameTree {
             let common = previous.map { RankSorter.commonPrefix($0, frames, from: 0, limit: min(previousLength, length)) } ?? 0
             path.removeLast(path.count - common)
             var node = common == 0 ? FrameTree.root : path[common - 1]
-            for depth in common..<length {
-                node = storage.appendUnindexed(parent: node, frame: frames[depth])
-                path.append(node)
+            if common < length {
+                // The new frames: a chain of new nodes, each under the one before.
+                let added = length - common
+                let first = UInt32(storage.nodeCount)
+                let links = storage.links.appendUninitialized(added)
+                let counts = storage.counts.appendUninitialized(added)
+                let nodes = path.appendUninitialized(added)
+                for index in 0..<added {
+                    links[index] = Link(parent: node, frame: frames[common + index])
+                    counts[index] = 0
+                    node = first + UInt32(index)
+                    nodes[index] = node
+                }
+                if storage.hasBaseline { storage.baseline.resize(to: storage.nodeCount, filling: 0) }
             }
             previous = frames
             previousLength = length

@@ -137,7 +137,7 @@ struct InternedStacks {
     @inline(__always)
     private mutating func intern(_ stack: UnsafePointer<UInt8>, _ length: Int, shared: Int) {
         ends.removeLast(ends.count - shared)
-        frames.reserve(frames.count + shared + (length + 1) / 2)
+        frames.reserve(frames.count + shared + length / 2 + 1)
         if shared > 0 {
             // The frames the last stack shares: its ids again.
             let last = starts[previousStack]
@@ -145,13 +145,21 @@ struct InternedStacks {
             if ends[shared - 1] == length { return }
         }
         var position = shared == 0 ? 0 : ends[shared - 1] + 1
+        // Room for the most frames the rest could hold; what is not used is given back.
+        let room = (length - position) / 2 + 1
+        let ids = frames.appendUninitialized(room)
+        let newEnds = ends.appendUninitialized(room)
+        var added = 0
         while true {
             let (end, hash) = FrameNames.frame(stack, from: position, length)
-            frames.append(names.intern(stack + position, end - position, hash: hash))
-            ends.append(end)
+            ids[added] = names.intern(stack + position, end - position, hash: hash)
+            newEnds[added] = end
+            added += 1
             if end == length { break }
             position = end + 1
         }
+        frames.removeLast(room - added)
+        ends.removeLast(room - added)
     }
 
     /// Puts the stacks in frame-wise order, sorting them unless they are already (as

@@ -42,6 +42,7 @@ final class OutputBuffer {
         storage.append(byte)
     }
 
+    @inline(__always)
     func append(_ text: StaticString) {
         append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
