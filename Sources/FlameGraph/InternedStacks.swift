@@ -9,9 +9,10 @@ import Musl
 /// and the later sort and build (``RankSorter``, ``FrameTree/build(sortedRuns:names:asBaseline:)``)
 /// work on small integers rather than on bytes spread over the text.
 ///
-/// Text order keeps the name table's look-ups close together (a frame's name was usually
-/// seen a few lines before); a stack seen just before (unaggregated profiles repeat their
-/// hot stacks) only adds to that stack's counts.
+/// The text is read once, front to back. A line's frames that it shares with the line
+/// before (sorted profiles share long prefixes) take that line's ids without a look-up; a
+/// stack seen before (unaggregated profiles repeat their hot stacks) only adds to that
+/// stack's counts, so memory follows the distinct stacks, not the lines.
 struct InternedStacks {
     /// This reader's names; ids are local until ``renumber(_:)`` maps them to global ranks.
     var names = FrameNames()
@@ -41,8 +42,9 @@ struct InternedStacks {
     /// TLB flushes. Pages not reached are never touched, so this costs address space only.
     init(expectedBytes: Int = 0) {
         if expectedBytes > 0 {
-            frames.reserve(expectedBytes / 4)
-            let lines = expectedBytes / 32
+            // (Capped, so a huge file asks for no absurd block: past it they grow.)
+            frames.reserve(min(expectedBytes / 4, 1 << 26))
+            let lines = min(expectedBytes / 32, 1 << 23)
             starts.reserve(lines)
             counts.reserve(lines)
             befores.reserve(lines)
