@@ -344,7 +344,7 @@ struct FoldedParser {
     /// Frames are short, so this looks at 8 bytes at a time inline (a word has a `;` where
     /// `word ^ 0x3B3B…` has a zero byte) rather than calling memchr.
     @inline(__always)
-    private static func frameEnd(_ stack: UnsafePointer<UInt8>, from position: Int, _ length: Int) -> Int {
+    static func frameEnd(_ stack: UnsafePointer<UInt8>, from position: Int, _ length: Int) -> Int {
         let raw = UnsafeRawPointer(stack)
         var index = position
         while index + 8 <= length {
@@ -379,7 +379,7 @@ struct FoldedParser {
 
     /// How many leading bytes two strings share.
     @inline(__always)
-    private static func commonPrefix(_ a: UnsafePointer<UInt8>, _ aCount: Int, _ b: UnsafePointer<UInt8>, _ bCount: Int) -> Int {
+    static func commonPrefix(_ a: UnsafePointer<UInt8>, _ aCount: Int, _ b: UnsafePointer<UInt8>, _ bCount: Int) -> Int {
         let limit = min(aCount, bCount)
         let left = UnsafeRawPointer(a)
         let right = UnsafeRawPointer(b)

@@ -13,9 +13,10 @@ import Musl
 /// ```
 ///
 /// Identical stacks merge as they are read (counts add up), so a value holds each distinct
-/// stack once, in a trie that shares common prefixes; a file is read in chunks and parsed
-/// from its bytes, so a 1 GB folded file costs the memory of its distinct frames and of one
-/// chunk of text per core (see ``SortingReader``), not of its whole text. Lines that are
+/// stack once, in a trie that shares common prefixes; a file is read in blocks and parsed
+/// from its bytes, so a 1 GB folded file costs the memory of its distinct stacks' frames
+/// (as name ids, see ``SortingReader``) and of one block of text per core, not of its
+/// whole text. Lines that are
 /// not `STACK COUNT` are skipped and counted (``invalidLineCount``). Frame annotations
 /// (`_[k]` kernel, `_[j]` JIT, `_[i]` inlined, `_[w]` waker) are kept as part of the name;
 /// the renderer colours by them.
@@ -105,8 +106,9 @@ public struct FoldedStacks {
     }
 
     /// Reads folded stacks from an open descriptor until end of file. A merged (alphabetical)
-    /// profile is read in chunks whose stacks are sorted before they are merged (see
-    /// ``SortingReader``), a regular file's chunks on several cores; a flame chart or a
+    /// profile's frames are interned as they are read and its stacks sorted as runs of name
+    /// ranks before the tree is built (see ``SortingReader``), a regular file in parts on
+    /// several cores; a flame chart or a
     /// reversed profile is parsed as it streams, a large regular file in parts on several
     /// cores (one part per 24 MiB, at most one per processor) whose trees are merged.
     public mutating func read(fileDescriptor descriptor: Int32, name: String = "input", asBaseline: Bool = false) throws(FlameGraphError) {
@@ -129,7 +131,7 @@ public struct FoldedStacks {
         try FoldedReader.readAll(descriptor, name: name, into: &parser)
     }
 
-    /// Reads through ``SortingReader``: chunks sorted and built apart, then merged.
+    /// Reads through ``SortingReader``: frames interned, stacks sorted as ranks, one build.
     private mutating func readSorting(_ descriptor: Int32, name: String, asBaseline: Bool, chunks: Int?) throws(FlameGraphError) {
         var info = stat()
         let regular = fstat(descriptor, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
@@ -137,7 +139,7 @@ public struct FoldedStacks {
         if regular {
             let start = max(0, Int(lseek(descriptor, 0, SEEK_CUR)))
             let size = max(Int(info.st_size), start)
-            (read, tally) = try SortingReader.read(descriptor, name: name, start: start, size: size, chunks: chunks, asBaseline: asBaseline)
+            (read, tally) = try SortingReader.read(descriptor, name: name, start: start, size: size, parts: chunks, asBaseline: asBaseline)
             // Leave the descriptor at the end, as reading it through would.
             _ = lseek(descriptor, off_t(size), SEEK_SET)
         } else {

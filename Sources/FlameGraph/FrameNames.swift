@@ -133,29 +133,38 @@ struct FrameNames {
     static func equal(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ length: Int) -> Bool {
         let left = UnsafeRawPointer(a)
         let right = UnsafeRawPointer(b)
-        var index = 0
-        while index + 8 <= length {
-            if left.loadUnaligned(fromByteOffset: index, as: UInt64.self) != right.loadUnaligned(fromByteOffset: index, as: UInt64.self) {
-                return false
+        if length >= 8 {
+            var index = 0
+            while index + 8 < length {
+                if left.loadUnaligned(fromByteOffset: index, as: UInt64.self) != right.loadUnaligned(fromByteOffset: index, as: UInt64.self) {
+                    return false
+                }
+                index += 8
             }
-            index += 8
+            // The last 1-8 bytes: a word ending at the last byte (overlapping bytes are equal).
+            return left.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+                == right.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
         }
-        while index < length {
-            if a[index] != b[index] { return false }
-            index += 1
+        if length >= 4 {
+            return left.loadUnaligned(as: UInt32.self) == right.loadUnaligned(as: UInt32.self)
+                && left.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+                == right.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
         }
-        return true
+        guard length > 0 else { return true }
+        // 1-3 bytes: the first, middle and last cover them all.
+        return a[0] == b[0] && a[length / 2] == b[length / 2] && a[length - 1] == b[length - 1]
     }
 
-    /// A fast 64-bit hash of a short byte string: 8 bytes at a time, multiply-xorshift mixing.
+    /// A fast 64-bit hash of a short byte string: 8 bytes at a time (the last 1-7 zero
+    /// padded, little-endian), multiply-xorshift mixing, the length mixed in at the end (so
+    /// that ``frame(_:from:_:)`` can hash a frame while it looks for the frame's end).
     @inline(__always)
     static func hash(_ start: UnsafePointer<UInt8>, _ length: Int) -> UInt64 {
         let raw = UnsafeRawPointer(start)
-        var state: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(truncatingIfNeeded: length)
+        var state = hashSeed
         var index = 0
         while index + 8 <= length {
-            state = (state ^ raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)) &* 0x9FB2_1C65_1E98_DF25
-            state ^= state >> 28
+            state = mix(state, raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
             index += 8
         }
         if index < length {
@@ -167,15 +176,60 @@ struct FrameNames {
                 word = raw.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self) >> UInt64(8 * (8 - (length - index)))
             } else if length >= 4 {
                 word = UInt64(raw.loadUnaligned(as: UInt32.self))
-                    | UInt64(raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)) << 32
+                    | UInt64(raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)) << UInt64(8 * (length - 4))
             } else {
-                word = UInt64(start[0]) | UInt64(start[length / 2]) << 8 | UInt64(start[length - 1]) << 16
+                word = UInt64(start[0]) | UInt64(start[length / 2]) << UInt64(8 * (length / 2))
+                    | UInt64(start[length - 1]) << UInt64(8 * (length - 1))
             }
-            state = (state ^ word) &* 0x9FB2_1C65_1E98_DF25
-            state ^= state >> 28
+            state = mix(state, word)
         }
-        state = (state ^ (state >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        return state ^ (state >> 32)
+        return finish(state, length)
+    }
+
+    /// The frame of `stack[0 ..< length]` that starts at `position`: where it ends (the next
+    /// `;`, or the stack's end) and its name's ``hash(_:_:)``, found in one pass over its
+    /// words (a word holds a `;` where `word ^ 0x3B3B…` has a zero byte).
+    @inline(__always)
+    static func frame(_ stack: UnsafePointer<UInt8>, from position: Int, _ length: Int) -> (end: Int, hash: UInt64) {
+        let raw = UnsafeRawPointer(stack)
+        var state = hashSeed
+        var index = position
+        while index + 8 <= length {
+            let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let flipped = word ^ 0x3B3B_3B3B_3B3B_3B3B
+            let zeros = (flipped &- 0x0101_0101_0101_0101) & ~flipped & 0x8080_8080_8080_8080
+            if zeros != 0 {
+                let before = zeros.trailingZeroBitCount / 8
+                if before > 0 { state = mix(state, word & (UInt64.max >> UInt64(64 - 8 * before))) }
+                let end = index + before
+                return (end, finish(state, end - position))
+            }
+            state = mix(state, word)
+            index += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < length, stack[index] != 0x3B {
+            tail |= UInt64(stack[index]) << shift
+            shift += 8
+            index += 1
+        }
+        if shift > 0 { state = mix(state, tail) }
+        return (index, finish(state, index - position))
+    }
+
+    private static let hashSeed: UInt64 = 0x243F_6A88_85A3_08D3
+
+    @inline(__always)
+    private static func mix(_ state: UInt64, _ word: UInt64) -> UInt64 {
+        let mixed = (state ^ word) &* 0x9FB2_1C65_1E98_DF25
+        return mixed ^ (mixed >> 28)
+    }
+
+    @inline(__always)
+    private static func finish(_ state: UInt64, _ length: Int) -> UInt64 {
+        let mixed = (state ^ UInt64(truncatingIfNeeded: length) ^ (state >> 32)) &* 0xD6E8_FEB8_6659_FD93
+        return mixed ^ (mixed >> 32)
     }
 
     /// Byte-wise comparison of two names, as `strcmp` orders them (shorter prefix first).

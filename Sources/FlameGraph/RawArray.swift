@@ -64,6 +64,17 @@ struct RawArray<Element: BitwiseCopyable> {
         count += length
     }
 
+    /// Adds `length` values at the end, uninitialized, and returns where they start (valid
+    /// until the array grows again): for loops that fill many values without a capacity
+    /// check each.
+    @inline(__always)
+    mutating func appendUninitialized(_ length: Int) -> UnsafeMutablePointer<Element> {
+        if count + length > capacity { grow(to: max(capacity * 2, count + length)) }
+        let start = base + count
+        count += length
+        return start
+    }
+
     /// Makes room for at least `minimum` values in all.
     mutating func reserve(_ minimum: Int) {
         if minimum > capacity { grow(to: minimum) }

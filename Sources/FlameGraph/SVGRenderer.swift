@@ -198,7 +198,8 @@ public struct SVGRenderer: Sendable {
                 fill[parentSlot - 1] += 1
             }
         }
-        let sorted = !options.flameChart && tree.merging == .everywhere
+        // (In a sorted-preorder tree, id order is name order already.)
+        let sorted = !options.flameChart && tree.merging == .everywhere && !tree.isSortedPreorder
         let starts = RawArray<Double>(zeroed: drawnCount)
         defer { starts.deallocate() }
         for index in 0..<drawnCount {
@@ -241,7 +242,7 @@ public struct SVGRenderer: Sendable {
         let rootName: StaticString = "all"
         let rootBytes = UnsafeBufferPointer(start: rootName.utf8Start, count: rootName.utf8CodeUnitCount)
 
-        output.append("<g id=\"frames\">\n")
+        output.append("<g id=\"frames\">\n" as StaticString)
         // Depth first, siblings in drawing order: the order (and so the colours) do not
         // depend on how the profile was read.
         var pending: [Int] = [0]
@@ -292,57 +293,57 @@ public struct SVGRenderer: Sendable {
                 }
             }
 
-            output.append("<g><title>")
+            output.append("<g><title>" as StaticString)
             output.append(xmlEscaped: display)
-            output.append(" (")
+            output.append(" (" as StaticString)
             output.append(grouped: total * options.factor)
             output.append(UInt8(ascii: " "))
             output.append(xmlEscaped: options.countName)
-            output.append(", ")
+            output.append(", " as StaticString)
             output.append(fixed: 100 * total / timeMax, decimals: 2)
             output.append(UInt8(ascii: "%"))
             if differential {
                 var delta = total - baselineTotals[node]
                 if options.negate { delta = -delta }
-                output.append("; ")
+                output.append("; " as StaticString)
                 if delta > 0 { output.append(UInt8(ascii: "+")) }
                 output.append(fixed: 100 * delta / timeMax, decimals: 2)
                 output.append(UInt8(ascii: "%"))
             }
-            output.append(")</title><rect x=\"")
+            output.append(")</title><rect x=\"" as StaticString)
             output.append(fixed: x, decimals: 2, trim: true)
-            output.append("\" y=\"")
+            output.append("\" y=\"" as StaticString)
             output.append(fixed: y, decimals: 2, trim: true)
-            output.append("\" width=\"")
+            output.append("\" width=\"" as StaticString)
             output.append(fixed: width, decimals: 2, trim: true)
-            output.append("\" height=\"")
+            output.append("\" height=\"" as StaticString)
             output.append(fixed: rectHeight, decimals: 2, trim: true)
-            output.append("\" fill=\"rgb(")
+            output.append("\" fill=\"rgb(" as StaticString)
             output.append(unsigned: UInt64(color.red))
             output.append(UInt8(ascii: ","))
             output.append(unsigned: UInt64(color.green))
             output.append(UInt8(ascii: ","))
             output.append(unsigned: UInt64(color.blue))
-            output.append(")\" fg:x=\"")
+            output.append(")\" fg:x=\"" as StaticString)
             output.append(count: starts[index])
-            output.append("\" fg:w=\"")
+            output.append("\" fg:w=\"" as StaticString)
             output.append(count: total)
-            output.append("\"/>")
+            output.append("\"/>" as StaticString)
             let (labelEnd, truncated) = Self.label(display, fitting: (width - 3) / charWidth)
             if labelEnd > 0 || truncated {
-                output.append("<text x=\"")
+                output.append("<text x=\"" as StaticString)
                 output.append(fixed: x + 3, decimals: 2, trim: true)
-                output.append("\" y=\"")
+                output.append("\" y=\"" as StaticString)
                 output.append(fixed: y + textOffset, decimals: 2, trim: true)
-                output.append("\">")
+                output.append("\">" as StaticString)
                 output.append(xmlEscaped: UnsafeBufferPointer(rebasing: display[0..<labelEnd]))
-                if truncated { output.append("..") }
-                output.append("</text>")
+                if truncated { output.append(".." as StaticString) }
+                output.append("</text>" as StaticString)
             }
-            output.append("</g>\n")
+            output.append("</g>\n" as StaticString)
             output.flushIfFull()
         }
-        output.append("</g>\n</svg>\n")
+        output.append("</g>\n</svg>\n" as StaticString)
         summary.bytes = output.count
         return summary
     }

@@ -5,21 +5,21 @@ import Musl
 #endif
 
 /// Reads folded text for a merged (alphabetical) profile the fast way whatever the input's
-/// order: in chunks of at most ``chunkBytes``, each chunk's stacks sorted frame-wise
-/// (``StackSorter``) and built into a tree of its own by ``FoldedParser``'s in-order path
-/// (a frame past the part shared with the stack before is new: no hashing of paths, no
-/// look-up index), then the chunk trees merged in sorted-preorder walks
-/// (``FrameTree/mergeSorted(_:_:)``).
+/// order. Each reader (one per core for a regular file, one part of the file each) reads
+/// its text front to back, in blocks it does not keep, and interns every frame once
+/// (``InternedStacks``): a stack becomes a run of name ids. The names of all readers are
+/// then ranked in byte order, each reader's runs renumbered to ranks and sorted frame-wise
+/// (``RankSorter``; skipped when already sorted, as stackcollapse output is), and one pass
+/// over the sorted runs builds the tree (``FrameTree/build(sortedRuns:names:asBaseline:)``):
+/// a frame past the part a stack shares with the one before it is new, so nothing is
+/// hashed or looked up after the names.
 ///
 /// Unsorted profiles (bcc's `profile -f` writes stacks in hash-map order) otherwise cost a
-/// look-up per frame in an index far larger than the caches. Only a chunk's text is held
-/// at a time per core, never the whole input; a regular file's chunks are read with
-/// pread(2) and built on every core at once.
+/// look-up per frame in an index far larger than the caches; sorting the text itself reads
+/// stacks from anywhere in it, a cache miss each time.
 enum SortingReader {
-    /// At most this much text is held per core.
-    static let chunkBytes = 32 << 20
-    /// How many stacks' bytes are read ahead at a time while building a tree from them.
-    static let touchBlock = 8
+    /// How much text is read at a time (lines longer than this are read whole).
+    static let blockBytes = 1 << 20
     /// A regular file smaller than this per extra core is read by one thread.
     static let bytesPerWorker = 4 << 20
 
@@ -40,67 +40,52 @@ enum SortingReader {
 
     // MARK: Inputs
 
-    /// Reads bytes `start ..< size` of a regular file in chunks on up to `processorCount`
-    /// threads (`chunks`: how many chunks, nil for by size).
-    static func read(_ descriptor: Int32, name: String, start: Int, size: Int, chunks wanted: Int?,
+    /// Reads bytes `start ..< size` of a regular file in parts on up to `processorCount`
+    /// threads (`parts`: how many, nil for by size and cores).
+    static func read(_ descriptor: Int32, name: String, start: Int, size: Int, parts wanted: Int?,
                      asBaseline: Bool) throws(FlameGraphError) -> (FrameTree, Tally) {
         let length = max(size - start, 0)
-        let workers = min(WorkerThreads.processorCount, 8, max(1, length / bytesPerWorker))
-        // By default a whole number of chunks per worker, so the workers finish together.
-        let rounds = (length + chunkBytes * workers - 1) / (chunkBytes * workers)
-        let chunks = wanted.map { max(1, min($0, length / 2)) } ?? workers * max(rounds, 1)
-        let bounds = try FoldedReader.boundaries(descriptor, name: name, start: start, size: size, parts: chunks)
-        let trees = UnsafeMutableBufferPointer<FrameTree?>.allocate(capacity: chunks)
-        let tallies = UnsafeMutableBufferPointer<Tally>.allocate(capacity: chunks)
-        let failures = UnsafeMutableBufferPointer<FlameGraphError?>.allocate(capacity: chunks)
-        trees.initialize(repeating: nil)
-        tallies.initialize(repeating: Tally())
+        let byCores = min(WorkerThreads.processorCount, 8, max(1, length / bytesPerWorker))
+        let parts = wanted.map { max(1, min($0, length / 2)) } ?? byCores
+        let bounds = try FoldedReader.boundaries(descriptor, name: name, start: start, size: size, parts: parts)
+        let readers = UnsafeMutableBufferPointer<InternedStacks>.allocate(capacity: parts)
+        let failures = UnsafeMutableBufferPointer<FlameGraphError?>.allocate(capacity: parts)
         failures.initialize(repeating: nil)
+        for part in 0..<parts { (readers.baseAddress! + part).initialize(to: InternedStacks(expectedBytes: bounds[part + 1] - bounds[part])) }
         defer {
-            _ = trees.deinitialize()
-            _ = tallies.deinitialize()
+            for reader in readers { reader.deallocate() }
+            _ = readers.deinitialize()
+            readers.deallocate()
             _ = failures.deinitialize()
-            trees.deallocate()
-            tallies.deallocate()
             failures.deallocate()
         }
-        let threads = min(workers, chunks)
-        WorkerThreads.run(threads) { worker in
-            var buffer = RawArray<UInt8>(capacity: 1 << 16)
-            defer { buffer.deallocate() }
-            for chunk in stride(from: worker, to: chunks, by: threads) {
-                let count: Int
-                do throws(FlameGraphError) {
-                    count = try readRange(descriptor, name: name, from: bounds[chunk], count: bounds[chunk + 1] - bounds[chunk], into: &buffer)
-                } catch {
-                    failures[chunk] = error
-                    return
-                }
-                (trees[chunk], tallies[chunk]) = tree(ofChunk: buffer.base, count: count, asBaseline: asBaseline)
+        WorkerThreads.run(parts) { part in
+            do throws(FlameGraphError) {
+                try readRange(descriptor, name: name, from: bounds[part], to: bounds[part + 1], into: &readers[part])
+                readers[part].sortNames()
+            } catch {
+                failures[part] = error
             }
         }
         if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-        var tally = Tally()
-        for chunk in 0..<chunks { tally.append(tallies[chunk]) }
-        return (merge(trees, workers: threads), tally)
+        return (tree(of: readers, threads: byCores, asBaseline: asBaseline), tally(of: readers))
     }
 
-    /// Reads a pipe (or any descriptor) to its end, a chunk (of about `chunkBytes`) at a
-    /// time on this thread.
+    /// Reads a pipe (or any descriptor) to its end on this thread, `blockBytes` at a time.
     static func readStream(_ descriptor: Int32, name: String, asBaseline: Bool,
-                           chunkBytes: Int = chunkBytes) throws(FlameGraphError) -> (FrameTree, Tally) {
-        var buffer = RawArray<UInt8>(capacity: min(1 << 20, chunkBytes))
-        defer { buffer.deallocate() }
-        var trees: [FrameTree?] = []
-        var tally = Tally()
-        func build(_ count: Int) {
-            let (tree, chunkTally) = self.tree(ofChunk: buffer.base, count: count, asBaseline: asBaseline)
-            trees.append(tree)
-            tally.append(chunkTally)
+                           blockBytes: Int = blockBytes) throws(FlameGraphError) -> (FrameTree, Tally) {
+        let readers = UnsafeMutableBufferPointer<InternedStacks>.allocate(capacity: 1)
+        readers.baseAddress!.initialize(to: InternedStacks())
+        defer {
+            readers[0].deallocate()
+            _ = readers.deinitialize()
+            readers.deallocate()
         }
+        var buffer = RawArray<UInt8>(capacity: max(blockBytes, 4))
+        defer { buffer.deallocate() }
         var filled = 0
         while true {
-            if filled == buffer.capacity { buffer.reserve(min(buffer.capacity * 2, max(chunkBytes, filled * 2))) }
+            if filled == buffer.capacity { buffer.reserve(buffer.capacity * 2) }
             let got = readSome(descriptor, buffer.base + filled, buffer.capacity - filled)
             if got < 0 {
                 if errno == EINTR { continue }
@@ -108,169 +93,82 @@ enum SortingReader {
             }
             if got == 0 { break }
             filled += got
-            guard filled >= chunkBytes else { continue }
-            // A full chunk: build the lines it holds whole, keep the rest for the next.
-            var end = filled
-            while end > 0, buffer[end - 1] != 0x0A { end -= 1 }
-            guard end > 0 else { continue }  // one line longer than a chunk: read on
-            build(end)
-            memmove(buffer.base, buffer.base + end, filled - end)
-            filled -= end
+            let consumed = readers[0].parse(block: buffer.base, count: filled, final: false)
+            if consumed > 0 {
+                memmove(buffer.base, buffer.base + consumed, filled - consumed)
+                filled -= consumed
+            }
         }
-        if filled > 0 || trees.isEmpty { build(filled) }
-        let built = UnsafeMutableBufferPointer<FrameTree?>.allocate(capacity: trees.count)
-        _ = built.initialize(from: trees)
-        trees.removeAll()
-        defer {
-            _ = built.deinitialize()
-            built.deallocate()
-        }
-        return (merge(built, workers: 1), tally)
+        _ = readers[0].parse(block: buffer.base, count: filled, final: true)
+        readers[0].sortNames()
+        return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
     }
 
-    /// Reads `count` bytes from `offset` to the start of `buffer`'s memory (replacing what
-    /// it held); returns how many it got (fewer if the file shrank).
-    private static func readRange(_ descriptor: Int32, name: String, from offset: Int, count: Int,
-                                  into buffer: inout RawArray<UInt8>) throws(FlameGraphError) -> Int {
-        buffer.reserve(count)
-        var done = 0
-        while done < count {
-            let got = pread(descriptor, buffer.base + done, count - done, off_t(offset + done))
+    /// Reads bytes `start ..< end` of a regular file (`start` begins a line, `end` follows
+    /// a newline or is the file's end) into `reader`, a block at a time.
+    private static func readRange(_ descriptor: Int32, name: String, from start: Int, to end: Int,
+                                  into reader: inout InternedStacks) throws(FlameGraphError) {
+        var buffer = RawArray<UInt8>(capacity: min(blockBytes, max(end - start, 4)))
+        defer { buffer.deallocate() }
+        var offset = start
+        var filled = 0
+        while offset < end {
+            if filled == buffer.capacity { buffer.reserve(buffer.capacity * 2) }
+            let got = pread(descriptor, buffer.base + filled, min(buffer.capacity - filled, end - offset), off_t(offset))
             if got < 0 {
                 if errno == EINTR { continue }
                 throw .system("read", name, errno: errno)
             }
             if got == 0 { break }  // the file shrank
-            done += got
+            offset += got
+            filled += got
+            let consumed = reader.parse(block: buffer.base, count: filled, final: false)
+            if consumed > 0 {
+                memmove(buffer.base, buffer.base + consumed, filled - consumed)
+                filled -= consumed
+            }
         }
-        return done
+        _ = reader.parse(block: buffer.base, count: filled, final: true)
     }
-
-    // MARK: One chunk
 
     /// The tree of the complete lines in `text[0 ..< count]` (a last line may lack its newline).
     static func tree(ofChunk text: UnsafePointer<UInt8>, count: Int, asBaseline: Bool) -> (FrameTree, Tally) {
+        let readers = UnsafeMutableBufferPointer<InternedStacks>.allocate(capacity: 1)
+        readers.baseAddress!.initialize(to: InternedStacks())
+        defer {
+            readers[0].deallocate()
+            _ = readers.deinitialize()
+            readers.deallocate()
+        }
+        _ = readers[0].parse(block: text, count: count, final: true)
+        readers[0].sortNames()
+        return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
+    }
+
+    private static func tally(of readers: UnsafeMutableBufferPointer<InternedStacks>) -> Tally {
         var tally = Tally()
-        var starts = RawArray<Int>(capacity: 1 << 12)
-        var lengths = RawArray<Int>(capacity: 1 << 12)
-        var counts = RawArray<Double>(capacity: 1 << 12)
-        var befores = RawArray<Double>(capacity: 1 << 12)
-        // Unaggregated profiles repeat their hot stacks over and over.
-        var repeats = RepeatedStacks(enabled: true)
-        defer {
-            starts.deallocate()
-            lengths.deallocate()
-            counts.deallocate()
-            befores.deallocate()
-            repeats.deallocate()
-        }
-        var position = 0
-        while position < count {
-            let rest = count - position
-            let length = memchr(text + position, 0x0A, rest).map { UnsafeRawPointer($0) - UnsafeRawPointer(text + position) } ?? rest
-            switch FoldedParser.split(line: text + position, length: length) {
-            case .blank:
-                break
-            case .invalid:
-                tally.lines += 1
-                tally.invalid += 1
-                if tally.firstInvalid == 0 { tally.firstInvalid = tally.lines }
-            case let .stack(stackLength, sampleCount, before):
-                tally.lines += 1
-                if let earlier = repeats.lookup(text + position, stackLength) {
-                    // A stack seen just before: add to its counts rather than sort it again.
-                    let stack = Int(earlier)
-                    counts[stack] += sampleCount
-                    if let before { befores[stack] = (befores[stack].isNaN ? 0 : befores[stack]) + before }
-                    break
-                }
-                repeats.store(text + position, stackLength, node: UInt32(starts.count))
-                starts.append(position)
-                lengths.append(stackLength)
-                counts.append(sampleCount)
-                befores.append(before ?? .nan)
-            }
-            position += length + 1
-        }
-
-        let stacks = starts.count
-        let order = RawArray<UInt32>(zeroed: stacks)
-        defer { order.deallocate() }
-        let inTextOrder = StackSorter.isSorted(text: text, starts: starts.base, lengths: lengths.base, count: stacks)
-        if inTextOrder {
-            for index in 0..<stacks { order[index] = UInt32(index) }
-        } else {
-            StackSorter.sort(text: text, starts: starts.base, lengths: lengths.base, count: stacks, into: order.base)
-        }
-        let tree = FrameTree(merging: .everywhere)
-        var parser = FoldedParser(tree: tree, reversed: false, intoBaseline: asBaseline, cachingRepeats: false)
-        var touched: UInt8 = 0
-        for position in 0..<stacks {
-            if !inTextOrder, position % touchBlock == 0 {
-                // The stacks are taken in sorted order, from anywhere in the chunk: read the
-                // next few ahead, every 64th byte, in one loop of independent loads so their
-                // cache misses overlap rather than stall the parser one after another.
-                for ahead in position..<min(position + touchBlock, stacks) {
-                    let stack = Int(order[ahead])
-                    var offset = starts[stack]
-                    let end = offset + lengths[stack]
-                    while offset < end {
-                        touched &+= text[offset]
-                        offset += 64
-                    }
-                }
-            }
-            let stack = Int(order[position])
-            let before = befores[stack]
-            parser.add(stack: text + starts[stack], length: lengths[stack], count: counts[stack], before: before.isNaN ? nil : before)
-        }
-        parser.finish(into: tree)
-        tree.sink = UInt64(touched)  // (keeps the loads)
-        return (tree, tally)
+        for reader in readers { tally.append(reader.tally) }
+        return tally
     }
 
-    // MARK: Merging
+    // MARK: Building
 
-    /// Merges the chunk trees in rounds of pairs (each pair on its own thread), each input
-    /// freed as soon as its pair is merged. Trees that are not in sorted preorder (a chunk
-    /// whose order the parser found broken) are merged by look-up instead.
-    static func merge(_ trees: UnsafeMutableBufferPointer<FrameTree?>, workers: Int) -> FrameTree {
-        var count = trees.count
-        guard count > 0 else { return FrameTree(merging: .everywhere) }
-        let results = UnsafeMutableBufferPointer<FrameTree?>.allocate(capacity: count / 2 + 1)
-        results.initialize(repeating: nil)
-        defer {
-            _ = results.deinitialize()
-            results.deallocate()
-        }
-        while count > 1 {
-            let pairs = count / 2
-            let threads = max(1, min(pairs, workers))
-            WorkerThreads.run(threads) { worker in
-                for pair in stride(from: worker, to: pairs, by: threads) {
-                    results[pair] = merged(trees[2 * pair].take()!, trees[2 * pair + 1].take()!)
-                }
+    /// Ranks the readers' names, renumbers and sorts each reader's stacks (on up to
+    /// `threads` threads), and builds the tree from the sorted runs. The readers' own name
+    /// tables are freed on the way.
+    static func tree(of readers: UnsafeMutableBufferPointer<InternedStacks>, threads: Int, asBaseline: Bool) -> FrameTree {
+        let (names, ranks) = InternedStacks.rankNames(readers)
+        let threads = max(1, min(threads, readers.count))
+        WorkerThreads.run(threads) { worker in
+            for index in stride(from: worker, to: readers.count, by: threads) {
+                readers[index].renumber(ranks[index].base)
+                readers[index].names.deallocate()
+                readers[index].names = FrameNames()
+                readers[index].arrange()
             }
-            for pair in 0..<pairs { trees[pair] = results[pair].take() }
-            if count % 2 == 1 { trees[pairs] = trees[count - 1].take() }
-            count = (count + 1) / 2
         }
-        return trees[0].take()!
-    }
-
-    private static func merged(_ first: FrameTree, _ second: FrameTree) -> FrameTree {
-        // Chunks of input that was sorted already: one follows the other, and is appended.
-        if first.canAppendInOrder(second) {
-            first.merge(from: second)
-            return first
-        }
-        if second.canAppendInOrder(first) {
-            second.merge(from: first)
-            return second
-        }
-        if first.isSortedPreorder, second.isSortedPreorder { return FrameTree.mergeSorted(first, second) }
-        first.merge(from: second)
-        return first
+        for rank in ranks { rank.deallocate() }
+        return FrameTree.build(sortedRuns: readers, names: names, asBaseline: asBaseline)
     }
 }
 

@@ -3,7 +3,7 @@ import Testing
 
 @testable import FlameGraph
 
-@Suite("reading by sorted chunks: the stack sort, the sorted-tree merge, chunked reads")
+@Suite("reading by interned, sorted runs: the rank sort, parts and blocks")
 struct SortingReaderTests {
     /// Names where byte order and frame-wise order disagree: a name that is a prefix of
     /// others followed by bytes below and above `;`, and empty names.
@@ -25,51 +25,74 @@ struct SortingReaderTests {
         }
     }
 
-    @Test("stacks sort frame-wise, not byte-wise", arguments: [1, 2, 3, 4] as [UInt64])
+    @Test("stacks sort frame-wise, not byte-wise, as runs of name ranks", arguments: [1, 2, 3, 4] as [UInt64])
     func stackOrder(seed: UInt64) {
         let stacks = Self.randomStacks(3000, seed: seed)
-        var text: [UInt8] = []
-        var starts: [Int] = []
-        var lengths: [Int] = []
-        for frames in stacks {
-            let bytes = Array(frames.joined(separator: ";").utf8)
-            starts.append(text.count)
-            lengths.append(bytes.count)
-            text += bytes + [0x0A]
+        // Two readers, as two cores read two halves of a file.
+        let texts = [stacks[..<1700], stacks[1700...]].map { part in
+            part.map { $0.joined(separator: ";") + " 1\n" }.joined()
         }
-        var order = [UInt32](repeating: 0, count: stacks.count)
-        text.withUnsafeBufferPointer { text in
-            StackSorter.sort(text: text.baseAddress!, starts: starts, lengths: lengths, count: stacks.count, into: &order)
+        let readers = UnsafeMutableBufferPointer<InternedStacks>.allocate(capacity: 2)
+        defer {
+            for reader in readers { reader.deallocate() }
+            readers.deallocate()
         }
-        let sorted = order.map { stacks[Int($0)] }
-        #expect(sorted == stacks.sorted(by: Self.framewise))
-        #expect(Set(order).count == stacks.count)
-        let isSorted = text.withUnsafeBufferPointer { text in
-            StackSorter.isSorted(text: text.baseAddress!, starts: order.map { starts[Int($0)] },
-                                 lengths: order.map { lengths[Int($0)] }, count: stacks.count)
+        for (index, text) in texts.enumerated() {
+            (readers.baseAddress! + index).initialize(to: InternedStacks())
+            var bytes = Array(text.utf8)
+            _ = bytes.withUnsafeMutableBufferPointer { readers[index].parse(block: $0.baseAddress!, count: $0.count, final: true) }
+            readers[index].sortNames()
         }
-        #expect(isSorted)
+        let (names, ranks) = InternedStacks.rankNames(readers)
+        defer {
+            names.deallocate()
+            for rank in ranks { rank.deallocate() }
+        }
+        // Ranks are byte order of the names, each name once.
+        let all = (0..<names.count).map { Array(names.name(UInt32($0))) }
+        for pair in zip(all, all.dropFirst()) { #expect(pair.0.lexicographicallyPrecedes(pair.1)) }
+        #expect(Set(all) == Set(stacks.joined().map { Array($0.utf8) }))
+        for index in 0..<2 {
+            readers[index].renumber(ranks[index].base)
+            readers[index].arrange()
+            let reader = readers[index]
+            let arranged = (0..<reader.stackCount).map { stack in
+                (reader.starts[stack]..<reader.starts[stack + 1]).map { String(decoding: names.name(reader.frames[$0]), as: UTF8.self) }
+            }
+            // Repeated stacks are held once.
+            let distinct = Array(Set(index == 0 ? stacks[..<1700] : stacks[1700...]))
+            #expect(arranged == distinct.sorted(by: Self.framewise))
+            #expect(RankSorter.isSorted(frames: reader.frames.base, starts: reader.starts.base, count: reader.stackCount))
+        }
     }
 
-    @Test("the byte mapping keeps order for every pair of bytes but ';', which comes first")
-    func byteMapping() {
-        var misordered: [(Int, Int)] = []
-        for a in 1...255 where a != 0x3B {
-            let mapped = StackSorter.mapped(UInt64(a) << 56) >> 56
-            if mapped <= 1 { misordered.append((a, 0x3B)) }
-            for b in 1...255 where a < b && b != 0x3B {
-                if StackSorter.mapped(UInt64(a) << 56) >= StackSorter.mapped(UInt64(b) << 56) { misordered.append((a, b)) }
+    @Test("a frame's hash taken while finding its end equals the hash of its bytes, at every length")
+    func frameHash() {
+        var rng = SeededGenerator(seed: 11)
+        for _ in 0..<2000 {
+            let length = Int.random(in: 1...70, using: &rng)
+            let stack: [UInt8] = (0..<length).map { _ in
+                Int.random(in: 0..<6, using: &rng) == 0 ? 0x3B : UInt8.random(in: 0...255, using: &rng)
+            }
+            stack.withUnsafeBufferPointer { bytes in
+                var position = 0
+                while true {
+                    let (end, hash) = FrameNames.frame(bytes.baseAddress!, from: position, length)
+                    #expect(end == (stack[position...].firstIndex(of: 0x3B) ?? length))
+                    #expect(hash == FrameNames.hash(bytes.baseAddress! + position, end - position))
+                    if end == length { break }
+                    position = end + 1
+                }
             }
         }
-        #expect(misordered.isEmpty)
-        #expect(StackSorter.mapped(0x3B00_0000_0000_0000) >> 56 == 1)
-        // All eight bytes of a word at once, as the sort uses it.
-        let word: UInt64 = 0x3B_20_7A_3A_3B_01_FF_3C
-        #expect(StackSorter.mapped(word) == 0x01_21_7A_3B_01_02_FF_3C)
+        // Zero padding and length: a name and the same name with NUL bytes after it differ.
+        let names: [[UInt8]] = [[0x61], [0x61, 0], [0x61, 0, 0, 0, 0, 0, 0, 0], []]
+        let hashes = Set(names.map { name in name.withUnsafeBufferPointer { FrameNames.hash($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, name.count) } })
+        #expect(hashes.count == names.count)
     }
 
-    @Test("an unsorted file read in chunks equals the same text parsed line by line", arguments: [1, 2, 3, 7] as [Int])
-    func chunksEqualWhole(chunks: Int) throws {
+    @Test("an unsorted file read in parts equals the same text parsed line by line", arguments: [1, 2, 3, 7] as [Int])
+    func partsEqualWhole(chunks: Int) throws {
         var rng = SeededGenerator(seed: UInt64(chunks))
         let lines = Self.randomStacks(4000, seed: UInt64(100 + chunks)).map { frames in
             frames.joined(separator: ";") + " " + String(Int.random(in: 1...50, using: &rng)) + "\n"
@@ -90,10 +113,24 @@ struct SortingReaderTests {
         Self.expectSortedPreorder(stacks.frameTree)
     }
 
-    @Test("a pipe read in small chunks equals the whole; lines cross chunk boundaries")
+    @Test("a sorted file (repeats next to each other, a stack before its longer ones) read in parts equals the whole",
+          arguments: [1, 2, 5] as [Int])
+    func sortedPartsEqualWhole(parts: Int) throws {
+        let stacks = Self.randomStacks(3000, seed: 21).sorted(by: Self.framewise)
+        let text = stacks.map { $0.joined(separator: ";") + " 2\n" }.joined()
+        let scratch = try ScratchDirectory()
+        let path = try scratch.file("sorted.folded", text)
+        var stacksRead = FoldedStacks()
+        try stacksRead.read(path: path, asBaseline: false, parts: parts)
+        #expect(stacksRead == FoldedStacks(text))
+        #expect(stacksRead.lineCount == 3000)
+        Self.expectSortedPreorder(stacksRead.frameTree)
+    }
+
+    @Test("a pipe read in small blocks equals the whole; lines cross block boundaries")
     func pipeInChunks() throws {
         let text = Self.randomStacks(1500, seed: 9).map { $0.joined(separator: ";") + " 1\n" }.joined() + "last;line 5"
-        for chunkBytes in [64, 1000, 1 << 20] {
+        for blockBytes in [64, 1000, 1 << 20] {
             var ends: [Int32] = [0, 0]
             #expect(pipe(&ends) == 0)
             let writeEnd = ends[1]
@@ -110,34 +147,12 @@ struct SortingReaderTests {
                 close(writeEnd)
             }
             writer.start()
-            let (tree, tally) = try SortingReader.readStream(ends[0], name: "pipe", asBaseline: false, chunkBytes: chunkBytes)
+            let (tree, tally) = try SortingReader.readStream(ends[0], name: "pipe", asBaseline: false, blockBytes: blockBytes)
             close(ends[0])
-            #expect(FoldedStacks(tree: tree) == FoldedStacks(text), "chunks of \(chunkBytes)")
+            #expect(FoldedStacks(tree: tree) == FoldedStacks(text), "blocks of \(blockBytes)")
             #expect(tally.lines == 1501)
             Self.expectSortedPreorder(tree)
         }
-    }
-
-    @Test("merging sorted trees equals merging by look-up, and stays in sorted preorder", arguments: [5, 6] as [UInt64])
-    func sortedMerge(seed: UInt64) throws {
-        let stacks = Self.randomStacks(2000, seed: seed)
-        func tree(_ part: ArraySlice<[String]>, baseline: Bool) -> FrameTree {
-            let text = part.map { $0.joined(separator: ";") + (baseline ? " 2 1\n" : " 1\n") }.joined()
-            return text.utf8CString.withUnsafeBufferPointer { raw in
-                raw.withMemoryRebound(to: UInt8.self) {
-                    SortingReader.tree(ofChunk: $0.baseAddress!, count: $0.count - 1, asBaseline: false).0
-                }
-            }
-        }
-        let first = tree(stacks[..<1200], baseline: false)
-        let second = tree(stacks[1200...], baseline: true)
-        #expect(first.isSortedPreorder && second.isSortedPreorder)
-        let merged = FrameTree.mergeSorted(first, second)
-        Self.expectSortedPreorder(merged)
-        let byLookup = first.copy()
-        byLookup.merge(from: second)
-        #expect(FoldedStacks(tree: merged) == FoldedStacks(tree: byLookup))
-        #expect(merged.hasBaseline)
     }
 
     /// Nodes in preorder (each node's subtree follows it) with siblings in name order.
