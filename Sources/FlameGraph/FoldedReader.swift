@@ -14,54 +14,44 @@ enum FoldedReader {
 
     /// Parses everything `descriptor` yields until end of file.
     static func readAll(_ descriptor: Int32, name: String, blockSize: Int = blockSize, into parser: inout FoldedParser) throws(FlameGraphError) {
-        var buffer = RawArray<UInt8>(capacity: blockSize)
-        defer { buffer.deallocate() }
-        var filled = 0
-        while true {
-            // One line longer than the buffer: make room for it.
-            if filled == buffer.capacity { buffer.reserve(buffer.capacity * 2) }
-            let got = readBytes(descriptor, buffer.base + filled, buffer.capacity - filled)
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .system("read", name, errno: errno)
-            }
-            if got == 0 {
-                _ = parser.parse(block: buffer.base, count: filled, final: true)
-                return
-            }
-            filled += got
-            let consumed = parser.parse(block: buffer.base, count: filled, final: false)
-            if consumed > 0 {
-                memmove(buffer.base, buffer.base + consumed, filled - consumed)
-                filled -= consumed
-            }
-        }
+        try feed(descriptor, name: name, blockSize: blockSize) { parser.parse(block: $0, count: $1, final: $2) }
     }
 
     /// Parses the lines in bytes `start ..< end` of a regular file (`start` begins a line,
     /// `end` follows a newline or is the file's end).
     static func read(_ descriptor: Int32, name: String, from start: Int, to end: Int, into parser: inout FoldedParser) throws(FlameGraphError) {
-        var buffer = RawArray<UInt8>(capacity: min(blockSize, max(end - start, 1)))
+        try feed(descriptor, name: name, range: start..<end) { parser.parse(block: $0, count: $1, final: $2) }
+    }
+
+    /// Hands a descriptor's bytes to `parse` a block at a time: bytes `range` of a regular
+    /// file with pread(2), or (nil) everything read(2) yields until end of file. `parse`
+    /// returns how many bytes it consumed (whole lines); the rest starts the next block, and
+    /// a line longer than the buffer doubles it. The last call has `final` set.
+    static func feed(_ descriptor: Int32, name: String, range: Range<Int>? = nil, blockSize: Int = blockSize,
+                     to parse: (_ block: UnsafePointer<UInt8>, _ count: Int, _ final: Bool) -> Int) throws(FlameGraphError) {
+        var buffer = RawArray<UInt8>(capacity: range.map { min(blockSize, max($0.count, 4)) } ?? max(blockSize, 4))
         defer { buffer.deallocate() }
-        var offset = start
+        var offset = range?.lowerBound ?? 0
         var filled = 0
-        while offset < end {
+        while range.map({ offset < $0.upperBound }) ?? true {
             if filled == buffer.capacity { buffer.reserve(buffer.capacity * 2) }
-            let got = pread(descriptor, buffer.base + filled, min(buffer.capacity - filled, end - offset), off_t(offset))
+            let room = buffer.capacity - filled
+            let got = range.map { pread(descriptor, buffer.base + filled, min(room, $0.upperBound - offset), off_t(offset)) }
+                ?? readBytes(descriptor, buffer.base + filled, room)
             if got < 0 {
                 if errno == EINTR { continue }
                 throw .system("read", name, errno: errno)
             }
-            if got == 0 { break }  // the file shrank
+            if got == 0 { break }  // end of file (or a file that shrank)
             offset += got
             filled += got
-            let consumed = parser.parse(block: buffer.base, count: filled, final: false)
+            let consumed = parse(buffer.base, filled, false)
             if consumed > 0 {
                 memmove(buffer.base, buffer.base + consumed, filled - consumed)
                 filled -= consumed
             }
         }
-        _ = parser.parse(block: buffer.base, count: filled, final: true)
+        _ = parse(buffer.base, filled, true)
     }
 
     /// How many parts to read a descriptor in (one unless it is a large regular file), and

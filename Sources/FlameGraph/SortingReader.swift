@@ -81,25 +81,7 @@ enum SortingReader {
             _ = readers.deinitialize()
             readers.deallocate()
         }
-        var buffer = RawArray<UInt8>(capacity: max(blockBytes, 4))
-        defer { buffer.deallocate() }
-        var filled = 0
-        while true {
-            if filled == buffer.capacity { buffer.reserve(buffer.capacity * 2) }
-            let got = readSome(descriptor, buffer.base + filled, buffer.capacity - filled)
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .system("read", name, errno: errno)
-            }
-            if got == 0 { break }
-            filled += got
-            let consumed = readers[0].parse(block: buffer.base, count: filled, final: false)
-            if consumed > 0 {
-                memmove(buffer.base, buffer.base + consumed, filled - consumed)
-                filled -= consumed
-            }
-        }
-        _ = readers[0].parse(block: buffer.base, count: filled, final: true)
+        try FoldedReader.feed(descriptor, name: name, blockSize: blockBytes) { readers[0].parse(block: $0, count: $1, final: $2) }
         readers[0].sortNames()
         return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
     }
@@ -108,27 +90,9 @@ enum SortingReader {
     /// a newline or is the file's end) into `reader`, a block at a time.
     private static func readRange(_ descriptor: Int32, name: String, from start: Int, to end: Int,
                                   into reader: inout InternedStacks) throws(FlameGraphError) {
-        var buffer = RawArray<UInt8>(capacity: min(blockBytes, max(end - start, 4)))
-        defer { buffer.deallocate() }
-        var offset = start
-        var filled = 0
-        while offset < end {
-            if filled == buffer.capacity { buffer.reserve(buffer.capacity * 2) }
-            let got = pread(descriptor, buffer.base + filled, min(buffer.capacity - filled, end - offset), off_t(offset))
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .system("read", name, errno: errno)
-            }
-            if got == 0 { break }  // the file shrank
-            offset += got
-            filled += got
-            let consumed = reader.parse(block: buffer.base, count: filled, final: false)
-            if consumed > 0 {
-                memmove(buffer.base, buffer.base + consumed, filled - consumed)
-                filled -= consumed
-            }
+        try FoldedReader.feed(descriptor, name: name, range: start..<end, blockSize: blockBytes) {
+            reader.parse(block: $0, count: $1, final: $2)
         }
-        _ = reader.parse(block: buffer.base, count: filled, final: true)
     }
 
     /// The tree of the complete lines in `text[0 ..< count]` (a last line may lack its newline).
@@ -170,9 +134,4 @@ enum SortingReader {
         for rank in ranks { rank.deallocate() }
         return FrameTree.build(sortedRuns: readers, names: names, asBaseline: asBaseline)
     }
-}
-
-/// read(2), under a name that `SortingReader.read` does not hide.
-private func readSome(_ descriptor: Int32, _ buffer: UnsafeMutablePointer<UInt8>, _ count: Int) -> Int {
-    read(descriptor, buffer, count)
 }
