@@ -40,34 +40,6 @@ private let leakerSource = """
 /// Builds the leaker once per run (frame pointers kept, so user stacks are whole).
 private let leakerBinary: Result<String, Error> = Result { try buildProgram("leaker", leakerSource) }
 
-/// One "N bytes in M allocations from stack" block of the last report.
-private struct ReportedStack {
-    var bytes: UInt64
-    var allocations: UInt64
-    var frames: [String]
-}
-
-/// The stacks of the last report in memleak's text output (frames without their addresses).
-private func lastReport(_ run: ToolRun) -> [ReportedStack] {
-    var stacks: [ReportedStack] = []
-    for line in run.lines {
-        if line.hasPrefix("[") && line.contains("stacks with outstanding allocations:") {
-            stacks = []
-        } else if line.hasPrefix("\t\t"), !stacks.isEmpty {
-            stacks[stacks.count - 1].frames.append(String(line.split(separator: "\t").last ?? ""))
-        } else if line.hasPrefix("\t"), line.hasSuffix(" allocations from stack") {
-            let words = line.split(separator: " ")
-            stacks.append(ReportedStack(bytes: UInt64(words[0].dropFirst()) ?? 0, allocations: UInt64(words[3]) ?? 0, frames: []))
-        }
-    }
-    return stacks
-}
-
-/// The reported stacks whose innermost frame is `function`.
-private func stacks(from function: String, in report: [ReportedStack]) -> [ReportedStack] {
-    report.filter { $0.frames.first == function }
-}
-
 @Suite("memleak, against the real kernel", .serialized)
 struct MemleakTests {
     /// Runs the leaker under `memleak ARGUMENTS -c` (or `-p` for an already started one)
