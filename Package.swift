@@ -33,7 +33,7 @@ let toolPrograms = [
 ]
 
 /// How release builds link `bpfkit` so that an event tool starts in fewer resident pages (peak
-/// RSS 13.2 → 8.7 MB; bench/RESULTS.md "Peak RSS of the event tools: what changed"). The kernel
+/// RSS 13.2 → 9.2 MB; bench/RESULTS.md "Peak RSS of the event tools: what changed"). The kernel
 /// maps a binary's pages in 64 KiB runs around each one touched, so what counts is how many runs
 /// start-up touches: lld places the functions in `Sources/bpfkit/Link/hot-text.order` (what the
 /// event tools ran, recorded by `Sources/bpfkit/Link/generate`) together at the start of `.text`;
@@ -168,7 +168,9 @@ if Context.environment["BPFKIT_FUZZ"] != nil {
 }
 
 // Release builds put every function in a section of its own, so that the linker can gather the
-// code a tool runs while it starts into few pages (see `hotTextLinking`).
+// code a tool runs while it starts into few pages (see `hotTextLinking`). swiftc skips code
+// generation when a module's IR is unchanged, so a release build made before this flag keeps
+// its objects until they are rebuilt (`rm -rf .build/release/*.build` once).
 for target in package.targets where target.type == .regular || target.type == .executable {
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
