@@ -171,7 +171,10 @@ if Context.environment["BPFKIT_FUZZ"] != nil {
 // code a tool runs while it starts into few pages (see `hotTextLinking`). swiftc skips code
 // generation when a module's IR is unchanged, so a release build made before this flag keeps
 // its objects until they are rebuilt (`rm -rf .build/release/*.build` once).
-for target in package.targets where target.type == .regular || target.type == .executable {
+// The library products' targets (and what they build from) are left out: a package that depends
+// on BPFKit from a URL may not build unsafe flags.
+let libraryTargets: Set<String> = ["BPFKit", "CBPF", "Report", "BPFHeaders"]
+for target in package.targets where (target.type == .regular || target.type == .executable) && !libraryTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
     ]
