@@ -74,6 +74,15 @@ enum SortingReader {
     /// Reads a pipe (or any descriptor) to its end on this thread, `blockBytes` at a time.
     static func readStream(_ descriptor: Int32, name: String, asBaseline: Bool,
                            blockBytes: Int = blockBytes) throws(FlameGraphError) -> (FrameTree, Tally) {
+        try withOneReader(asBaseline: asBaseline) { (reader: inout InternedStacks) throws(FlameGraphError) in
+            try FoldedReader.feed(descriptor, name: name, blockSize: blockBytes) { reader.parse(block: $0, count: $1, final: $2) }
+        }
+    }
+
+    /// One reader on this thread: `fill` parses into it, then its names are sorted and its tree built.
+    private static func withOneReader<Failure: Error>(
+        asBaseline: Bool, _ fill: (inout InternedStacks) throws(Failure) -> Void
+    ) throws(Failure) -> (FrameTree, Tally) {
         let readers = UnsafeMutableBufferPointer<InternedStacks>.allocate(capacity: 1)
         readers.baseAddress!.initialize(to: InternedStacks())
         defer {
@@ -81,7 +90,7 @@ enum SortingReader {
             _ = readers.deinitialize()
             readers.deallocate()
         }
-        try FoldedReader.feed(descriptor, name: name, blockSize: blockBytes) { readers[0].parse(block: $0, count: $1, final: $2) }
+        try fill(&readers[0])
         readers[0].sortNames()
         return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
     }
@@ -97,16 +106,9 @@ enum SortingReader {
 
     /// The tree of the complete lines in `text[0 ..< count]` (a last line may lack its newline).
     static func tree(ofChunk text: UnsafePointer<UInt8>, count: Int, asBaseline: Bool) -> (FrameTree, Tally) {
-        let readers = UnsafeMutableBufferPointer<InternedStacks>.allocate(capacity: 1)
-        readers.baseAddress!.initialize(to: InternedStacks())
-        defer {
-            readers[0].deallocate()
-            _ = readers.deinitialize()
-            readers.deallocate()
+        withOneReader(asBaseline: asBaseline) { (reader: inout InternedStacks) in
+            _ = reader.parse(block: text, count: count, final: true)
         }
-        _ = readers[0].parse(block: text, count: count, final: true)
-        readers[0].sortNames()
-        return (tree(of: readers, threads: 1, asBaseline: asBaseline), readers[0].tally)
     }
 
     private static func tally(of readers: UnsafeMutableBufferPointer<InternedStacks>) -> Tally {
