@@ -10,27 +10,7 @@ import Testing
 @testable import BPFKit
 
 /// Calls every accessor of `btf` on its first `limit` types, as users of a parsed blob would.
-private func exercise(_ btf: BTF, limit: Int = 2000) {
-    guard btf.typeCount > 0 else { return }
-    for id in 1...UInt32(min(btf.typeCount, limit)) {
-        guard let kind = try? btf.kind(of: id) else { continue }
-        _ = try? btf.name(of: id)
-        _ = try? btf.count(of: id)
-        _ = try? btf.kindFlag(of: id)
-        _ = try? btf.sizeOrType(of: id)
-        _ = try? btf.skippingQualifiers(id)
-        _ = try? btf.size(of: id)
-        switch kind {
-        case .struct, .union: _ = try? btf.members(of: id)
-        case .array: _ = try? btf.array(id)
-        case .dataSection: _ = try? btf.sectionVariables(of: id)
-        case .variable: _ = try? btf.variableLinkage(of: id)
-        case .enum, .enum64: _ = try? btf.enumerators(of: id)
-        default: break
-        }
-    }
-    _ = btf.typeID(named: "task_struct", kind: .struct)
-}
+private func exercise(_ btf: BTF, limit: Int = 2000) { btf.exerciseAccessors(limit: limit) }
 
 /// Uses a parsed spec the way a loader would, short of the kernel.
 private func exercise(_ spec: ObjectSpec) {
