@@ -58,29 +58,39 @@ extension BPFProgram {
               referenceCounterOffsets.isEmpty || referenceCounterOffsets.count == fileOffsets.count
         else { throw AttachError("attach \(name) to \(described): offsets, cookies and counters differ in number") }
 
-        let pathBytes = Array(path.utf8) + [0]
         do {
-            let link = try pathBytes.withUnsafeBytes { pathPointer in
-                try fileOffsets.withUnsafeBytes { offsetsPointer in
-                    try cookies.withUnsafeBytes { cookiesPointer in
-                        try referenceCounterOffsets.withUnsafeBytes { countersPointer -> FileDescriptor in
-                            var attribute = cbpf_link_create_attr()
-                            attribute.prog_fd = UInt32(descriptor.rawValue)
-                            attribute.attach_type = attachType.rawValue
-                            attribute.extra.0 = address(pathPointer.baseAddress)
-                            attribute.extra.1 = address(offsetsPointer.baseAddress)
-                            attribute.extra.2 = referenceCounterOffsets.isEmpty ? 0 : address(countersPointer.baseAddress)
-                            attribute.extra.3 = cookies.isEmpty ? 0 : address(cookiesPointer.baseAddress)
-                            attribute.extra.4 = UInt64(fileOffsets.count) | UInt64(flags) << 32
-                            attribute.extra.5 = UInt64(UInt32(bitPattern: pid ?? 0))
-                            return try bpfDescriptor(.linkCreate, &attribute)
-                        }
-                    }
-                }
-            }
+            let link = try createUprobeMultiLink(program: descriptor, attachType: attachType, flags: flags, path: path,
+                                                 fileOffsets: fileOffsets, cookies: cookies,
+                                                 referenceCounterOffsets: referenceCounterOffsets, pid: pid ?? 0)
             return Link(description: described, descriptors: [link])
         } catch {
             throw AttachError("attach \(name) to \(described): \(error)")
         }
     }
+}
+
+/// BPF_LINK_CREATE for a uprobe_multi or uprobe session link (also the feature probe's call).
+func createUprobeMultiLink(program: FileDescriptor, attachType: AttachType, flags: UInt32 = 0, path: String,
+                           fileOffsets: [UInt64], cookies: [UInt64] = [], referenceCounterOffsets: [UInt64] = [],
+                           pid: Int32 = 0) throws(SystemCallError) -> FileDescriptor {
+    let pathBytes = Array(path.utf8) + [0]
+    let result = pathBytes.withUnsafeBytes { pathPointer in
+        fileOffsets.withUnsafeBytes { offsetsPointer in
+            cookies.withUnsafeBytes { cookiesPointer in
+                referenceCounterOffsets.withUnsafeBytes { countersPointer -> Result<FileDescriptor, SystemCallError> in
+                    var attribute = cbpf_link_create_attr()
+                    attribute.prog_fd = UInt32(program.rawValue)
+                    attribute.attach_type = attachType.rawValue
+                    attribute.extra.0 = address(pathPointer.baseAddress)
+                    attribute.extra.1 = address(offsetsPointer.baseAddress)
+                    attribute.extra.2 = referenceCounterOffsets.isEmpty ? 0 : address(countersPointer.baseAddress)
+                    attribute.extra.3 = cookies.isEmpty ? 0 : address(cookiesPointer.baseAddress)
+                    attribute.extra.4 = UInt64(fileOffsets.count) | UInt64(flags) << 32
+                    attribute.extra.5 = UInt64(UInt32(bitPattern: pid))
+                    return Result { () throws(SystemCallError) in try bpfDescriptor(.linkCreate, &attribute) }
+                }
+            }
+        }
+    }
+    return try result.get()
 }

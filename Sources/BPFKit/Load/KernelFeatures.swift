@@ -142,25 +142,11 @@ public final class KernelFeatures: @unchecked Sendable {
         } catch {
             return "\(error)"
         }
-        let path: [UInt8] = [UInt8(ascii: "/"), 0]
-        let offsets: [UInt64] = [0]
-        let errno = path.withUnsafeBytes { pathPointer in
-            offsets.withUnsafeBytes { offsetsPointer -> Int32 in
-                var attribute = cbpf_link_create_attr()
-                attribute.prog_fd = UInt32(program.rawValue)
-                attribute.attach_type = attachType.rawValue
-                attribute.extra.0 = address(pathPointer.baseAddress)
-                attribute.extra.1 = address(offsetsPointer.baseAddress)
-                attribute.extra.4 = 1
-                do {
-                    _ = try bpfDescriptor(.linkCreate, &attribute)
-                    return 0
-                } catch let error as SystemCallError {
-                    return error.errno
-                } catch {
-                    return 22
-                }
-            }
+        var errno: Int32 = 0
+        do {
+            _ = try createUprobeMultiLink(program: program, attachType: attachType, path: "/", fileOffsets: [0])
+        } catch {
+            errno = error.errno
         }
         return errno == 9 ? nil : "the kernel refused a \(attachType == .traceUprobeSession ? "uprobe session" : "uprobe_multi link") "
             + "(\(errnoDescription(errno)); needs Linux \(minimum)+)"
