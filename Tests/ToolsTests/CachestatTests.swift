@@ -24,6 +24,7 @@ extension StorageTools {
             let start = try settle()
             _ = FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: pages * 4096))
             let written = try settle()
+            writeBack(path)
             dropCache(path)
             #expect(readWholeFile(path) == pages * 4096)
             let cold = try settle()

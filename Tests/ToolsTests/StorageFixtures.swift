@@ -110,9 +110,16 @@ func directWrite(_ device: String, size: Int, offset: Int) throws {
 func dropCache(_ path: String) {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return }
-    // DONTNEED drops clean pages only: a page still dirty or under writeback would stay cached.
-    fsync(fd)
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+    Glibc.close(fd)
+}
+
+/// Writes a file's dirty pages back and waits: `dropCache` (DONTNEED) drops clean pages only.
+/// An fsync of its own, so call it only where no tool under test counts fsyncs.
+func writeBack(_ path: String) {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return }
+    fsync(fd)
     Glibc.close(fd)
 }
 
