@@ -33,20 +33,19 @@ let toolPrograms = [
 ]
 
 /// How release builds link `bpfkit` so that an event tool starts in fewer resident pages (peak
-/// RSS 13.2 → 9.2 MB; bench/RESULTS.md "Peak RSS of the event tools: what changed"). The kernel
-/// maps a binary's pages in 64 KiB runs around each one touched, so what counts is how many runs
-/// start-up touches: lld places the functions in `Sources/bpfkit/Link/hot-text.order` (what the
-/// event tools ran, recorded by `Sources/bpfkit/Link/generate`) together at the start of `.text`;
-/// a stale list only costs RSS, never correctness. Relative relocations packed (DT_RELR) instead
-/// of 1 MB of RELA read at every start; no dynamic symbol table of our own symbols (nothing looks
-/// them up); `Sources/bpfkit/Link/libstdc++.so`, a linker script, links libstdc++ statically.
+/// RSS 13.2 → 7.1 MB; bench/RESULTS.md "Peak RSS of the event tools"). One static executable:
+/// no dynamic loader, libc, libm or libstdc++ mapped beside it and no relocations to apply at
+/// start (glibc ≥ 2.34 has its `files` name service built in; no tool calls another). The kernel
+/// maps a binary's pages in runs around each one touched (64 KiB, or a whole large folio), so
+/// what counts is how many runs start-up touches: lld places the functions in
+/// `Sources/bpfkit/Link/hot-text.order` (what the event tools ran, libc's included, recorded by
+/// `Sources/bpfkit/Link/generate`) together at the start of `.text`; a stale list only costs
+/// RSS, never correctness.
 let hotTextLinking = LinkerSetting.unsafeFlags([
+    "-static-executable",
     "-use-ld=lld",
-    "-L\(Context.packageDirectory)/Sources/bpfkit/Link",
     "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/bpfkit/Link/hot-text.order",
     "-Xlinker", "--no-warn-symbol-ordering",
-    "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-    "-Xlinker", "--no-export-dynamic",
 ], .when(configuration: .release))
 
 let package = Package(
