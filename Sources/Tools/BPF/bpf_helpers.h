@@ -28,6 +28,12 @@
 #define BPF_MAP_TYPE_LRU_HASH 9
 #define BPF_MAP_TYPE_RINGBUF 27
 
+// Ring buffer output flags and bpf_ringbuf_query's questions.
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+#define BPF_RB_RING_SIZE 1
+
 // Update flags.
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
@@ -67,6 +73,7 @@ static u64 (*bpf_ktime_get_boot_ns)(void) = (void *)125;
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, u64 size, u64 flags) = (void *)130;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
+static u64 (*bpf_ringbuf_query)(void *ringbuf, u64 flags) = (void *)134;
 static void (*bpf_ringbuf_discard)(void *data, u64 flags) = (void *)133;
 static void *(*bpf_get_current_task_btf)(void) = (void *)158;
 // The cookie given when the program was attached (Linux 5.15 for perf-event links).

@@ -34,6 +34,12 @@ struct nsproxy {
     struct pid_namespace *pid_ns_for_children;
 };
 
+// An address space: `start_stack` is the main thread's stack pointer at exec, above every
+// frame it will ever have.
+struct mm_struct {
+    unsigned long start_stack;
+};
+
 struct task_struct {
     unsigned int __state;  // `long state` before Linux 5.14: see task_struct___pre_5_14
     unsigned int flags;    // PF_KTHREAD marks kernel threads
@@ -45,6 +51,7 @@ struct task_struct {
     struct files_struct *files;
     struct nsproxy *nsproxy;
     struct task_struct *group_leader;
+    struct mm_struct *mm;
     unsigned int in_iowait : 1;  // set by io_schedule while waiting for block I/O
 };
 

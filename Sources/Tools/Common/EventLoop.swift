@@ -19,6 +19,7 @@ public final class EventLoop {
     private let signals: FileDescriptor
     private var timer: FileDescriptor?
     private var intervalTimer: FileDescriptor?
+    private var drainTimer: FileDescriptor?
     private var sources: [() throws -> Void] = []
     private var intervalHandler: (() throws -> Void)?
     private var remainingIntervals: Int?
@@ -27,6 +28,7 @@ public final class EventLoop {
     private static let durationToken: UInt64 = .max - 1
     private static let intervalToken: UInt64 = .max - 2
     private static let exitToken: UInt64 = .max - 3
+    private static let drainToken: UInt64 = .max - 4
 
     /// - Parameter duration: seconds after which ``run()`` returns; nil runs until a signal.
     public init(duration: Double? = nil) throws {
@@ -62,9 +64,21 @@ public final class EventLoop {
     }
 
     /// Watches a ring buffer, handing each record to `handler` as it arrives.
-    public func watch(_ ring: RingBuffer, _ handler: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+    ///
+    /// - Parameter interval: also drain every source this often, for programs that write
+    ///   records without waking the reader (`BPF_RB_NO_WAKEUP`, see bpfkit_unwind.h).
+    public func watch(
+        _ ring: RingBuffer, drainingEvery interval: Double? = nil, _ handler: @escaping (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         try add(ring.pollDescriptor, token: UInt64(sources.count))
         sources.append { () throws -> Void in try Output.gathering { _ = try ring.consume(handler) } }
+        if let interval, drainTimer == nil {
+            let nanoseconds = Self.nanoseconds(interval)
+            let timerFD = cbpf_timerfd(nanoseconds, nanoseconds)
+            guard timerFD >= 0 else { throw SystemCallError(call: "timerfd_create", errno: -timerFD) }
+            drainTimer = FileDescriptor(owning: timerFD)
+            try add(timerFD, token: Self.drainToken)
+        }
     }
 
     /// Watches a perf buffer.
@@ -100,6 +114,9 @@ public final class EventLoop {
                 case Self.exitToken:
                     for source in sources { try source() }
                     return .processExited
+                case Self.drainToken:
+                    guard let drainTimer, cbpf_timerfd_read(drainTimer.rawValue) > 0 else { continue }
+                    for source in sources { try source() }
                 case Self.intervalToken:
                     guard let intervalTimer, cbpf_timerfd_read(intervalTimer.rawValue) > 0 else { continue }
                     for source in sources { try source() }

@@ -25,10 +25,19 @@ enum UnwindMethod: String, ExpressibleByArgument, CaseIterable, Sendable {
 /// `--unwind` and `--user-stack-bytes`, for every tool whose BPF program includes
 /// bpfkit_unwind.h (profile, the off-CPU tools, memleak).
 struct UnwindOptions: ParsableArguments {
-    // The default stays fp: see bench/RESULTS.md ("User stacks without frame pointers") for
-    // why dwarf is not yet the default.
-    @Option(name: .customLong("unwind"), help: "How to walk user stacks: fp (frame pointers, in the kernel), dwarf (copy the stack, unwind with .eh_frame in user space), auto (dwarf unless the process's code keeps frame pointers).")
-    var method: UnwindMethod = .fp
+    // Each tool picks its default (`useByDefault`): auto for profile, whose whole cost per
+    // sample is under half of perf --call-graph dwarf's; fp for the others (bench/RESULTS.md,
+    // "User stacks without frame pointers").
+    @Option(name: .customLong("unwind"), help: "How to walk user stacks: fp (frame pointers, in the kernel), dwarf (copy the stack, unwind with .eh_frame in user space), auto (dwarf unless the process's code keeps frame pointers). Default: auto for profile, fp for the other tools.")
+    var requestedMethod: UnwindMethod?
+
+    /// What --unwind asked for, else the tool's default (fp unless it set another).
+    var method: UnwindMethod { requestedMethod ?? .fp }
+
+    /// Sets the method used when --unwind is not given.
+    mutating func useByDefault(_ method: UnwindMethod) {
+        if requestedMethod == nil { requestedMethod = method }
+    }
 
     @Option(name: .customLong("user-stack-bytes"), help: "With --unwind dwarf/auto: bytes of user stack copied per sample (8-65536).")
     var userStackBytes: UInt32 = UInt32(UNWIND_DEFAULT_STACK_BYTES)

@@ -46,6 +46,10 @@ struct UnwoundSample: Hashable {
 /// frame pointers it is marked `UNWIND_PID_FP` in `unwind_pids`, and its later samples are
 /// walked by the kernel instead of copied.
 final class UserStackCollector {
+    /// How often the tools drain the ring of stack copies: the programs do not wake the
+    /// reader per record (bpfkit_unwind.h), and a copy must be unwound while its process runs.
+    static let drainInterval = 0.02
+
     let symbolizer: StackSymbolizer
     let method: UnwindMethod
     let mergeThreads: Bool

@@ -156,7 +156,7 @@ public struct Memleak: ParsableCommand {
         }
         if trace || copied != nil {
             let events = try RingBuffer(map: object.map("events"))
-            try loop.watch(events) { handleRecord($0) }
+            try loop.watch(events, drainingEvery: copied == nil ? nil : UserStackCollector.drainInterval) { handleRecord($0) }
             ring = events
         }
         // Stop when the traced process ends (its allocations are then reported as it left them).

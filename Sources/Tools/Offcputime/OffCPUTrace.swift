@@ -142,7 +142,7 @@ enum OffCPUTrace {
         if options.unwind.copiesStacks && !options.kernelStacksOnly {
             let unwound = try UserStackCollector(object: object, symbolizer: symbolizer, method: options.unwind.method, mergeThreads: options.tid == nil)
             let ring = try RingBuffer(map: object.map("events"))
-            try loop.watch(ring) { unwound.handle($0, valueOnFinish: true, depth: mode.depth) }
+            try loop.watch(ring, drainingEvery: UserStackCollector.drainInterval) { unwound.handle($0, valueOnFinish: true, depth: mode.depth) }
             collector = unwound
         }
         try loop.every(1) {

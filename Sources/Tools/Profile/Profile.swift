@@ -70,7 +70,9 @@ public struct Profile: ParsableCommand {
 
     public init() {}
 
-    public func validate() throws {
+    public mutating func validate() throws {
+        // Whole user stacks by default; --cpi and -K (kernel stacks only) walk frame pointers.
+        unwind.useByDefault(cpi || kernelStacksOnly ? .fp : .auto)
         if userStacksOnly && kernelStacksOnly { throw ValidationError("-U and -K are mutually exclusive") }
         if pid != nil && tid != nil { throw ValidationError("-p and -L are mutually exclusive") }
         if frequency != nil && count != nil { throw ValidationError("-F and -c are mutually exclusive") }
@@ -120,7 +122,7 @@ public struct Profile: ParsableCommand {
         if unwind.copiesStacks && !kernelStacksOnly {
             let unwound = try UserStackCollector(object: object, symbolizer: symbolizer, method: unwind.method, mergeThreads: tid == nil)
             let ring = try RingBuffer(map: object.map("events"))
-            try loop.watch(ring) { unwound.handle($0, valueOnFinish: false) }
+            try loop.watch(ring, drainingEvery: UserStackCollector.drainInterval) { unwound.handle($0, valueOnFinish: false) }
             collector = unwound
         }
         try loop.every(1) { symbolizer.prepareProcesses(in: counts, as: stack_key.self) { [$0.pid] } }
