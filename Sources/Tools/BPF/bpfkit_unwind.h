@@ -113,6 +113,9 @@ static __always_inline int send_user_stack(uint32_t pid, uint32_t tid, const cha
         uint32_t chunk = 4096 - (uint32_t)(address & 4095);
         if (chunk > want - copied)
             chunk = want - copied;
+        // clang proves chunk <= 4096 and drops the check below, but older verifiers (6.1)
+        // cannot follow that proof: hide the value so the check stays for them to see.
+        asm volatile("" : "+r"(chunk));
         if (chunk > 4096)
             break;
         if (bpf_probe_read_user(&scratch->stack[copied & (UNWIND_MAX_STACK_BYTES - 1)], chunk, (void *)address))

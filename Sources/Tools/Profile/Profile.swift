@@ -94,15 +94,28 @@ public struct Profile: ParsableCommand {
         try PprofStacks.checkWritable(pprof)
         let started = PprofProfile.now()
         let programs: Set<String> = cpi ? ["profile_sample", "profile_instructions"] : ["profile_sample"]
-        let object = try BPFObject(base64: BPFObjects.profile, name: "profile", programs: programs) { spec in
-            try spec.setGlobal("count_periods", to: cpi)
-            try spec.setGlobal("target_pid", to: pid ?? 0)
-            try spec.setGlobal("target_tid", to: tid ?? 0)
-            try spec.setGlobal("user_stacks_only", to: userStacksOnly)
-            try spec.setGlobal("kernel_stacks_only", to: kernelStacksOnly)
-            try spec.setGlobal("include_idle", to: includeIdle)
-            try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
-            try unwind.configure(&spec)
+        var unwind = self.unwind
+        func load() throws -> BPFObject {
+            try BPFObject(base64: BPFObjects.profile, name: "profile", programs: programs) { spec in
+                try spec.setGlobal("count_periods", to: cpi)
+                try spec.setGlobal("target_pid", to: pid ?? 0)
+                try spec.setGlobal("target_tid", to: tid ?? 0)
+                try spec.setGlobal("user_stacks_only", to: userStacksOnly)
+                try spec.setGlobal("kernel_stacks_only", to: kernelStacksOnly)
+                try spec.setGlobal("include_idle", to: includeIdle)
+                try spec.updateMap("stack_traces") { $0.maxEntries = stackStorageSize }
+                try unwind.configure(&spec)
+            }
+        }
+        let object: BPFObject
+        do {
+            object = try load()
+        } catch let error as VerifierError where unwind.method == .auto {
+            // auto means the best this kernel allows: frame pointers when its verifier
+            // refuses the copying program (no privilege is no reason to try again).
+            Output.standardError.line("bpfkit profile: whole user stacks (--unwind auto) cannot load here (\(error)); walking frame pointers instead")
+            unwind.requestedMethod = .fp
+            object = try load()
         }
         let rate: PerfEvent.Rate = count.map { .period($0) } ?? .frequency(frequency ?? 49)
         if cpi {
