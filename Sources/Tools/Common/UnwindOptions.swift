@@ -53,8 +53,10 @@ struct UnwindOptions: ParsableArguments {
     var copiesStacks: Bool { method != .fp }
 
     /// Sets the program's unwind globals and sizes its scratch map and ring: one scratch
-    /// slot per possible CPU; a ring for about 256 copies when stacks are copied, one page
-    /// otherwise (nothing is sent).
+    /// slot per possible CPU; when stacks are copied, a ring for 32 copies per online CPU (64
+    /// at least), one page otherwise (nothing is sent). The ring is a burst reserve only (the
+    /// programs wake the reader at a quarter full, and it drains every 20 ms), and every byte
+    /// of it is resident twice: the kernel maps a ring's data pages twice.
     func configure(_ spec: inout ObjectSpec) throws {
         try spec.setGlobal("unwind_mode", to: method.bpfMode)
         try spec.setGlobal("user_stack_bytes", to: userStackBytes)
@@ -62,8 +64,9 @@ struct UnwindOptions: ParsableArguments {
         try spec.updateMap("unwind_scratch") { $0.maxEntries = copiesStacks ? slots : 1 }
         var ring: UInt32 = 4096
         if copiesStacks {
-            ring = 1 << 20
-            while ring < 256 * (userStackBytes + 128) && ring < 1 << 26 { ring <<= 1 }
+            let wanted = UInt64(max(64, 32 * CPUs.online.count)) * UInt64(userStackBytes + 128)
+            ring = 1 << 16
+            while UInt64(ring) < wanted && ring < 1 << 26 { ring <<= 1 }
         }
         try spec.updateMap("events") { $0.maxEntries = ring }
     }
