@@ -73,8 +73,8 @@ static u64 (*bpf_ktime_get_boot_ns)(void) = (void *)125;
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, u64 size, u64 flags) = (void *)130;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
-static u64 (*bpf_ringbuf_query)(void *ringbuf, u64 flags) = (void *)134;
 static void (*bpf_ringbuf_discard)(void *data, u64 flags) = (void *)133;
+static u64 (*bpf_ringbuf_query)(void *ringbuf, u64 flags) = (void *)134;
 static void *(*bpf_get_current_task_btf)(void) = (void *)158;
 // The cookie given when the program was attached (Linux 5.15 for perf-event links).
 static u64 (*bpf_get_attach_cookie)(void *ctx) = (void *)174;

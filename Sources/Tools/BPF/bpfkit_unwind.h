@@ -12,10 +12,10 @@
 static struct pt_regs *(*bpf_task_pt_regs)(struct task_struct *task) = (void *)175;
 
 const volatile uint32_t unwind_mode = UNWIND_FP;
+const volatile uint32_t user_stack_bytes = UNWIND_DEFAULT_STACK_BYTES;
 
 // Bytes copied above a main thread's initial stack pointer: argc and the first argv slot.
 #define UNWIND_TOP_SLACK 16
-const volatile uint32_t user_stack_bytes = UNWIND_DEFAULT_STACK_BYTES;
 
 struct unwind_scratch {
     struct unwind_sample header;
