@@ -40,22 +40,15 @@ public final class EventLoop {
         signals = FileDescriptor(owning: signalFD)
         try add(signals.rawValue, token: Self.signalToken)
         if let duration {
-            let timerFD = cbpf_timerfd(Self.nanoseconds(duration), 0)
-            guard timerFD >= 0 else { throw SystemCallError(call: "timerfd_create", errno: -timerFD) }
-            timer = FileDescriptor(owning: timerFD)
-            try add(timerFD, token: Self.durationToken)
+            timer = try addTimer(firstAfter: duration, repeating: false, token: Self.durationToken)
         }
     }
 
     /// Calls `handler` every `seconds`; after `count` calls (if given) ``run()`` returns.
     public func every(_ seconds: Double, count: Int? = nil, _ handler: @escaping () throws -> Void) throws {
-        let nanoseconds = Self.nanoseconds(seconds)
-        let timerFD = cbpf_timerfd(nanoseconds, nanoseconds)
-        guard timerFD >= 0 else { throw SystemCallError(call: "timerfd_create", errno: -timerFD) }
-        intervalTimer = FileDescriptor(owning: timerFD)
+        intervalTimer = try addTimer(firstAfter: seconds, repeating: true, token: Self.intervalToken)
         intervalHandler = handler
         remainingIntervals = count
-        try add(timerFD, token: Self.intervalToken)
     }
 
     /// Makes ``run()`` return when the process behind `pidfd` (from pidfd_open) exits.
@@ -73,11 +66,7 @@ public final class EventLoop {
         try add(ring.pollDescriptor, token: UInt64(sources.count))
         sources.append { () throws -> Void in try Output.gathering { _ = try ring.consume(handler) } }
         if let interval, drainTimer == nil {
-            let nanoseconds = Self.nanoseconds(interval)
-            let timerFD = cbpf_timerfd(nanoseconds, nanoseconds)
-            guard timerFD >= 0 else { throw SystemCallError(call: "timerfd_create", errno: -timerFD) }
-            drainTimer = FileDescriptor(owning: timerFD)
-            try add(timerFD, token: Self.drainToken)
+            drainTimer = try addTimer(firstAfter: interval, repeating: true, token: Self.drainToken)
         }
     }
 
@@ -130,6 +119,17 @@ public final class EventLoop {
                 }
             }
         }
+    }
+
+    /// A timerfd in the epoll set that fires after `seconds` (and every `seconds` after, if
+    /// repeating).
+    private func addTimer(firstAfter seconds: Double, repeating: Bool, token: UInt64) throws -> FileDescriptor {
+        let nanoseconds = Self.nanoseconds(seconds)
+        let timerFD = cbpf_timerfd(nanoseconds, repeating ? nanoseconds : 0)
+        guard timerFD >= 0 else { throw SystemCallError(call: "timerfd_create", errno: -timerFD) }
+        let timer = FileDescriptor(owning: timerFD)
+        try add(timerFD, token: token)
+        return timer
     }
 
     private func add(_ fd: Int32, token: UInt64) throws {
